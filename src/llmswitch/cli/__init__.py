@@ -1,0 +1,1 @@
+"""The `llmswitch` command-line interface: one module per command group."""

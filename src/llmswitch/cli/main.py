@@ -1,0 +1,84 @@
+"""The `llmswitch` command. Subcommands live in their own modules and load on demand."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from llmswitch import __version__
+
+# name -> "module:attribute"; modules that are missing in this version are left out of --help.
+COMMANDS: dict[str, str] = {
+    "chat": "llmswitch.cli.chat:chat",
+    "models": "llmswitch.cli.models:models",
+    "report": "llmswitch.cli.report:report",
+    "router": "llmswitch.cli.router:router",
+    "traces": "llmswitch.cli.traces:traces",
+    "serve": "llmswitch.cli.serve:serve",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands whose modules exist."""
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return one command."""
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        ref = COMMANDS.get(name)
+        if ref is None:
+            return None
+        module_name, _, attr = ref.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmswitch")
+def cli() -> None:
+    """Run work across many LLMs: chat, list models, report spend, train routers.
+
+    Configuration comes from --config FILE, $LLMSWITCH_CONFIG, or ./llmswitch.yaml; with none,
+    the embedded local model answers (no key, no network).
+    """
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI with warnings shown as one line and no tracebacks."""
+    warnings.showwarning = _show_warning
+    try:
+        cli.main(args=argv, prog_name="llmswitch", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # pragma: no cover - last resort, never a traceback for users
+        if os.environ.get("LLMSWITCH_DEBUG"):
+            raise
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
+                   "(set LLMSWITCH_DEBUG=1 for details)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

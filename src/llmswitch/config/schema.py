@@ -1,0 +1,93 @@
+"""The shape of `llmswitch.yaml`: providers, models (aliases and overrides) and routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from llmswitch.catalog.card import ModelCard
+
+DEFAULT_MODEL = "local/smollm2-135m"
+CARD_FIELDS = frozenset(ModelCard.model_fields) - {"id"}
+
+
+class ProviderConfig(BaseModel):
+    """How to reach one provider. Keys are read from the environment unless given here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    base_url: str | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    api_version: str | None = None
+    """Azure OpenAI's `api-version` query parameter."""
+    api: str | None = None
+    """`chat` or `responses` for OpenAI-style providers (default: per model, from the catalog)."""
+    region: str | None = None
+    profile: str | None = None
+    max_connections: int = Field(default=100, gt=0)
+
+
+class ModelEntry(BaseModel):
+    """A `models.<name>` entry.
+
+    Either an alias of another model (`model: openai/gpt-4o-mini`), or a model definition
+    (`provider` + optional `name`/`path`), or card fields overriding a catalog entry. Any entry
+    may carry default `settings` (temperature, max_tokens, …) and card fields.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: str | None = None
+    provider: str | None = None
+    name: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    system: str | None = None
+    """A system prompt prepended to every request made through this alias."""
+
+    def card_fields(self) -> dict[str, Any]:
+        """The catalog fields this entry sets."""
+        extra = self.model_extra or {}
+        return {k: v for k, v in extra.items() if k in CARD_FIELDS}
+
+    def unknown_fields(self) -> list[str]:
+        """Keys that are neither entry keys nor card fields."""
+        return sorted(k for k in (self.model_extra or {}) if k not in CARD_FIELDS)
+
+
+class RouteConfig(BaseModel):
+    """A `routes.<name>` entry: a strategy, its targets, and the strategy's own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    strategy: str
+    targets: list[Any] = Field(default_factory=list)
+    description: str = ""
+
+    def options(self) -> dict[str, Any]:
+        """The strategy's options (every key beside `strategy`, `targets`, `description`)."""
+        return dict(self.model_extra or {})
+
+
+class Config(BaseModel):
+    """The whole configuration. Build with `load_config` (file) or `Config.model_validate`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_model: str = DEFAULT_MODEL
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    observe: dict[str, Any] = Field(default_factory=dict)
+    """Tracing, ledger and metrics options (see docs/observability.md)."""
+    source: str = "<config>"
+    """Where the configuration came from (a file path), for error messages."""
+
+    @field_validator("providers", "models", "routes", "observe", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value

@@ -1,0 +1,1 @@
+"""Observability: traces, metrics and the spend ledger."""

@@ -1,0 +1,258 @@
+"""`HttpModel`: one provider model reached over HTTP, for any adapter. All the I/O is here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
+
+import httpx
+
+from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
+from llmswitch.catalog.pricing import cost_usd
+from llmswitch.errors import (
+    ConnectionError,
+    LLMSwitchError,
+    ModelNotFoundError,
+    ProviderError,
+    ResponseError,
+    TimeoutError,
+)
+from llmswitch.models import Model
+from llmswitch.observe.trace import Span
+from llmswitch.providers.provider import Provider
+from llmswitch.request import Request
+from llmswitch.results import (
+    Completion,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
+
+
+class UnknownPriceWarning(UserWarning):
+    """A model's price is not in the catalog: its cost is reported as `None`."""
+
+
+class HttpModel(Model):
+    """A model of a provider, spoken to through an adapter. Usage, cost and trace on every call."""
+
+    def __init__(
+        self,
+        name: str,
+        provider: Provider,
+        adapter: Adapter,
+        target: Target,
+        suggest: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
+        self.name = name
+        self.provider = provider
+        self.adapter = adapter
+        self.target = target
+        self._suggest = suggest
+        self._warned_price = False
+
+    @property
+    def id(self) -> str:
+        """`provider/model`."""
+        return f"{self.target.provider}/{self.target.model}"
+
+    def describe(self) -> dict[str, Any]:
+        """Name, provider and wire model."""
+        return {"name": self.name, "kind": "model", "provider": self.target.provider,
+                "model": self.target.model}
+
+    async def complete(self, request: Request) -> Completion:
+        """One non-streaming call."""
+        span = self._span(request)
+        started = time.perf_counter()
+        try:
+            async with _deadline(request.settings.timeout):
+                call = self.adapter.build(request, self.target, stream=False)
+                response = await self._send(call)
+                ttft = _ms(started)
+                body = await response.aread()
+                if response.status_code >= 400:
+                    raise self.adapter.error(
+                        response.status_code, response.headers, body, self.target
+                    )
+                reply = self.adapter.parse(body, self.target)
+        except BaseException as exc:
+            error = self._failed(exc, span, started, None)
+            if error is exc:
+                raise
+            raise error from exc
+        return self._completion(reply, span, started, ttft)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """One streaming call; ends with `StreamEnd` or raises (never a silent truncation)."""
+        span = self._span(request)
+        started = time.perf_counter()
+        ttft: float | None = None
+        parser: StreamParser | None = None
+        try:
+            async with _deadline(request.settings.timeout):
+                call = self.adapter.build(request, self.target, stream=True)
+                response = await self._send(call, stream=True)
+                try:
+                    if response.status_code >= 400:
+                        body = await response.aread()
+                        raise self.adapter.error(
+                            response.status_code, response.headers, body, self.target
+                        )
+                    parser = self.adapter.stream_parser(request, self.target)
+                    decoder = self.adapter.decoder(response.headers.get("content-type", ""))
+                    async for chunk in response.aiter_bytes():
+                        for frame in decoder.feed(chunk):
+                            for event in parser.feed(frame):
+                                if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
+                                    ttft = _ms(started)
+                                yield event
+                    for frame in decoder.close():
+                        for event in parser.feed(frame):
+                            yield event
+                    reply = parser.finish()
+                finally:
+                    await response.aclose()
+        except BaseException as exc:
+            if isinstance(exc, GeneratorExit):
+                raise
+            usage = parser.usage if parser is not None else None
+            error = self._failed(exc, span, started, usage)
+            if error is exc:
+                raise
+            raise error from exc
+        yield UsageUpdate(reply.usage)
+        yield StreamEnd(self._completion(reply, span, started, ttft))
+
+    async def _send(self, call: HttpCall, stream: bool = False) -> httpx.Response:
+        client = self.provider.client()
+        headers = {"content-type": "application/json", "accept": "application/json",
+                   **self.provider.auth_headers(self.target.model), **call.headers}
+        url = call.url or self.provider.base_url + call.path
+        request = client.build_request(
+            call.method, url, json=call.body, params=call.query or None, headers=headers
+        )
+        request = await self.provider.sign(request)
+        return await client.send(request, stream=stream)
+
+    def _span(self, request: Request) -> Span:
+        s = request.settings
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": self.target.provider,
+            "gen_ai.request.model": self.target.model,
+        }
+        for key, value in (("temperature", s.temperature), ("top_p", s.top_p),
+                           ("max_tokens", s.max_tokens), ("seed", s.seed)):
+            if value is not None:
+                attrs[f"gen_ai.request.{key}"] = value
+        return Span(f"chat {self.target.model}", "attempt", attrs)
+
+    def _completion(
+        self, reply: Reply, span: Span, started: float, ttft: float | None
+    ) -> Completion:
+        latency = _ms(started)
+        cost = self._cost(reply.usage)
+        span.attributes.update(_usage_attributes(reply.usage, cost))
+        span.attributes["gen_ai.response.finish_reasons"] = [reply.finish_reason]
+        if reply.response_model:
+            span.attributes["gen_ai.response.model"] = reply.response_model
+        span.attributes["llmswitch.latency_ms"] = latency
+        if ttft is not None:
+            span.attributes["llmswitch.ttft_ms"] = ttft
+        span.finish(started)
+        return Completion(
+            text=reply.text,
+            finish_reason=reply.finish_reason,
+            usage=reply.usage,
+            cost_usd=cost,
+            provider=self.target.provider,
+            model=self.target.model,
+            tool_calls=reply.tool_calls,
+            latency_ms=latency,
+            ttft_ms=ttft if ttft is not None else latency,
+            trace=span,
+            refusal=reply.refusal,
+            raw=reply.raw,
+        )
+
+    def _cost(self, usage: Usage) -> float | None:
+        cost = cost_usd(self.target.card, usage)
+        if cost is None and not self._warned_price:
+            self._warned_price = True
+            warnings.warn(
+                f"{self.id} has no price in the catalog: its cost is reported as unknown "
+                "(add prices under models in llmswitch.yaml)",
+                UnknownPriceWarning,
+                stacklevel=3,
+            )
+        return cost
+
+    def _failed(
+        self, exc: BaseException, span: Span, started: float, usage: Usage | None
+    ) -> BaseException:
+        error = _as_llmswitch_error(exc)
+        if error is None:
+            return exc
+        error.provider = error.provider or self.target.provider
+        error.model = error.model or self.target.model
+        if isinstance(error, ModelNotFoundError) and not error.suggestions and self._suggest:
+            error = ModelNotFoundError(
+                error.message, suggestions=self._suggest(self.id), provider=error.provider,
+                model=error.model, status=error.status, body=error.body,
+            )
+        if usage is not None and usage.total_tokens and error.usage is None:
+            error.usage = usage
+            error.cost_usd = cost_usd(self.target.card, usage)
+        if error.usage is not None:
+            span.attributes.update(_usage_attributes(error.usage, error.cost_usd))
+        if error.status is not None:
+            span.attributes["http.response.status_code"] = error.status
+        span.attributes["error.type"] = error.type
+        error.trace = span.fail(error).finish(started)
+        return error
+
+
+def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:
+    if isinstance(exc, LLMSwitchError):
+        return exc
+    if isinstance(exc, (asyncio.TimeoutError, httpx.TimeoutException)):
+        return TimeoutError(f"no complete answer in time ({type(exc).__name__})",
+                            hint="raise the timeout or try another model")
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionError(f"cannot connect: {exc}",
+                               hint="check the base URL and that the server is up")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ConnectionError(f"the connection broke mid-response: {exc}")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
+        return ConnectionError(f"network error: {exc}")
+    if isinstance(exc, httpx.DecodingError):
+        return ResponseError(f"undecodable response body: {exc}")
+    if isinstance(exc, httpx.HTTPError):
+        return ProviderError(f"HTTP error: {exc}")
+    return None
+
+
+def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
+    return asyncio.timeout(seconds) if seconds else nullcontext()
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _usage_attributes(usage: Usage, cost: float | None) -> dict[str, Any]:
+    return {
+        "gen_ai.usage.input_tokens": usage.input_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+        "gen_ai.usage.cached_input_tokens": usage.cached_input_tokens,
+        "gen_ai.usage.reasoning_tokens": usage.reasoning_tokens,
+        "llmswitch.cost_usd": cost,
+    }

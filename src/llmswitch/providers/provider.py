@@ -1,0 +1,153 @@
+"""A provider at run time: credentials, base URL and the pooled HTTP client. No translation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from llmswitch.config.schema import ProviderConfig
+from llmswitch.errors import AuthenticationError, ConfigError
+from llmswitch.providers.specs import (
+    AZURE_ENDPOINT_ENV,
+    SPECS,
+    ProviderSpec,
+    base_url_env,
+)
+
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+
+class Provider:
+    """Who we talk to: resolves the key (argument, then env var) and owns one client per loop."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig | None = None,
+        env: Mapping[str, str] | None = None,
+        transport: TransportFactory | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config or ProviderConfig()
+        self.env = os.environ if env is None else env
+        self.spec = _spec_for(name, self.config)
+        self._transport = transport
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    @property
+    def protocol(self) -> str:
+        """The adapter family that speaks to this provider."""
+        if self.spec.protocol == "ollama" and (
+            self.config.api == "openai" or self.base_url.endswith("/v1")
+        ):
+            return "openai"
+        return self.spec.protocol
+
+    @property
+    def base_url(self) -> str:
+        """`$LLMSWITCH_<NAME>_BASE_URL`, else the config's `base_url`, else the default."""
+        url = self.env.get(base_url_env(self.name)) or self.config.base_url
+        if not url and self.name == "azure":
+            url = self.env.get(AZURE_ENDPOINT_ENV)
+        url = url or self.spec.base_url
+        if not url:
+            raise ConfigError(
+                f"provider {self.name} has no base URL",
+                provider=self.name,
+                hint=f"set providers.{self.name}.base_url in llmswitch.yaml or "
+                f"{base_url_env(self.name)}"
+                + (f" (or {AZURE_ENDPOINT_ENV})" if self.name == "azure" else ""),
+            )
+        return url.rstrip("/")
+
+    @property
+    def custom_base_url(self) -> bool:
+        """Whether the base URL was changed from the provider's public default."""
+        return self.base_url != self.spec.base_url.rstrip("/")
+
+    def key_sources(self) -> tuple[str, ...]:
+        """The environment variables consulted for the key, in order."""
+        if self.config.api_key_env:
+            return (self.config.api_key_env,)
+        return self.spec.key_env
+
+    def api_key(self, model: str | None = None) -> str | None:
+        """The API key, or `None` where the provider (or a local server) needs none."""
+        if self.config.api_key is not None:
+            return self.config.api_key.get_secret_value()
+        for var in self.key_sources():
+            value = self.env.get(var)
+            if value:
+                return value
+        if self.spec.needs_key and not self.custom_base_url:
+            names = " or ".join(self.key_sources()) or "an API key variable"
+            raise AuthenticationError(
+                f"no API key for {self.name}",
+                provider=self.name,
+                model=model,
+                hint=f"set {names}, or providers.{self.name}.api_key_env in llmswitch.yaml",
+            )
+        return None
+
+    def auth_headers(self, model: str | None = None) -> dict[str, str]:
+        """Headers that authenticate a request (never logged), plus configured extra headers."""
+        headers = dict(self.config.headers)
+        key = self.api_key(model)
+        if key:
+            kind = self.spec.auth_header
+            if kind == "authorization":
+                headers["authorization"] = f"Bearer {key}"
+            elif kind != "none":
+                headers[kind] = key
+        return headers
+
+    async def sign(self, request: httpx.Request) -> httpx.Request:
+        """Last touch before sending (e.g. SigV4 for Bedrock); the default changes nothing."""
+        return request
+
+    def client(self) -> httpx.AsyncClient:
+        """The pooled client of the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            for old in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[old]
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self.config.max_connections,
+                    max_keepalive_connections=self.config.max_connections,
+                ),
+                transport=self._transport() if self._transport else None,
+                trust_env=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop (others close with their loops)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+
+def _spec_for(name: str, config: ProviderConfig) -> ProviderSpec:
+    spec = SPECS.get(name)
+    if spec is not None:
+        return spec
+    if config.api in ("openai", "chat", "responses") or config.base_url:
+        # Any other OpenAI-compatible server (vLLM, llama.cpp's server, LM Studio …).
+        return ProviderSpec(name, "openai", config.base_url or "", (), needs_key=False)
+    raise ConfigError(
+        f"unknown provider {name!r}",
+        provider=name,
+        hint="known: " + ", ".join(SPECS) + "; or give providers."
+        + name + ".base_url for an OpenAI-compatible server",
+    )

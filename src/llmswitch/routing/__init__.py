@@ -1,0 +1,1 @@
+"""Routers: pure decisions over candidates, and the scorers behind them."""

@@ -1,0 +1,1 @@
+"""Strategies: models that wrap models (fallback, cascade, route, …), so they nest."""

@@ -1,0 +1,174 @@
+"""`Switch`: the entry point. Built from a config file, a dict or defaults; completes and
+streams on any model, alias or route by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from llmswitch._sync import SyncBridge
+from llmswitch.catalog.catalog import Catalog
+from llmswitch.config.loader import config_from_dict, load_config
+from llmswitch.config.schema import Config
+from llmswitch.errors import LLMSwitchError
+from llmswitch.messages import MessagesInput, to_messages
+from llmswitch.models import Model, collect
+from llmswitch.providers.provider import TransportFactory
+from llmswitch.request import Request, Settings, coerce_settings
+from llmswitch.resolve import Resolver, extend_catalog
+from llmswitch.results import Completion, StreamEnd, StreamEvent
+
+
+class Observer(Protocol):
+    """Receives every top-level outcome (the ledger and trace store implement this)."""
+
+    def on_completion(self, name: str, request: Request, completion: Completion) -> None:
+        """A call succeeded."""
+
+    def on_error(self, name: str, request: Request, error: BaseException) -> None:
+        """A call failed."""
+
+
+class Switch:
+    """Complete, stream and route across providers.
+
+    >>> switch = Switch()                      # defaults: the embedded local model
+    >>> switch = Switch("llmswitch.yaml")      # or a dict, or a Config
+    >>> answer = await switch.complete("openai/gpt-4o-mini", "Hello", max_tokens=50)
+    """
+
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        transports: Mapping[str, TransportFactory] | None = None,
+        observers: Sequence[Observer] = (),
+        catalog: Catalog | None = None,
+    ) -> None:
+        if config is None or isinstance(config, (str, os.PathLike)):
+            config = load_config(config, env=env)
+        elif not isinstance(config, Config):
+            config = config_from_dict(config, env=env)
+        self.config = config
+        self.catalog = extend_catalog(catalog or Catalog.shipped(), config)
+        self.observers = list(observers)
+        self._resolver = Resolver(config, self.catalog, env, transports)
+        self._bridge = SyncBridge()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kw: Any) -> Switch:
+        """A switch configured by a YAML file."""
+        return cls(Path(path), **kw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kw: Any) -> Switch:
+        """A switch configured by a dict of the YAML's shape."""
+        return cls(data, **kw)
+
+    def model(self, name: str | None = None) -> Model:
+        """The model (or route) for a name; `None` is the config's default model."""
+        return self._resolver.model(name or self.config.default_model)
+
+    def request(
+        self,
+        messages: MessagesInput,
+        *,
+        system: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **settings: Any,
+    ) -> Request:
+        """Build a request from a prompt or messages plus settings (checked by name)."""
+        try:
+            return Request(
+                to_messages(messages, system),
+                Settings(**coerce_settings(settings)),
+                dict(metadata or {}),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            from llmswitch.errors import BadRequestError
+
+            raise BadRequestError(f"invalid request: {exc}") from None
+
+    async def complete(
+        self, model: str | None, messages: MessagesInput, /, **kw: Any
+    ) -> Completion:
+        """Answer in one piece. `model` is `provider/model`, an alias, a route or `None`."""
+        name = model or self.config.default_model
+        request = self.request(messages, **kw)
+        try:
+            completion = await self.model(name).complete(request)
+        except LLMSwitchError as exc:
+            self._notify_error(name, request, exc)
+            raise
+        self._notify(name, request, completion)
+        return completion
+
+    async def stream(
+        self, model: str | None, messages: MessagesInput, /, **kw: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Answer as events: text and tool-call deltas, usage, and a final `StreamEnd`."""
+        name = model or self.config.default_model
+        request = self.request(messages, **kw)
+        resolved = self.model(name)
+        try:
+            async for event in resolved.stream(request):
+                if isinstance(event, StreamEnd):
+                    self._notify(name, request, event.completion)
+                yield event
+        except LLMSwitchError as exc:
+            self._notify_error(name, request, exc)
+            raise
+
+    def complete_sync(self, model: str | None, messages: MessagesInput, /, **kw: Any) -> Completion:
+        """`complete` for synchronous code."""
+        return self._bridge.run(self.complete(model, messages, **kw))
+
+    def stream_sync(
+        self, model: str | None, messages: MessagesInput, /, **kw: Any
+    ) -> Iterator[StreamEvent]:
+        """`stream` for synchronous code."""
+        return self._bridge.iterate(self.stream(model, messages, **kw))
+
+    async def stream_text(
+        self, model: str | None, messages: MessagesInput, /, **kw: Any
+    ) -> Completion:
+        """Stream and return the completion (for callers that only want streaming's TTFT)."""
+        return await collect(self.stream(model, messages, **kw))
+
+    def _notify(self, name: str, request: Request, completion: Completion) -> None:
+        for observer in self.observers:
+            observer.on_completion(name, request, completion)
+
+    def _notify_error(self, name: str, request: Request, error: BaseException) -> None:
+        for observer in self.observers:
+            observer.on_error(name, request, error)
+
+    async def aclose(self) -> None:
+        """Close every model and provider client this switch opened."""
+        for model in list(self._resolver.models.values()):
+            await model.aclose()
+        for provider in self._resolver.providers.values():
+            await provider.aclose()
+        for observer in self.observers:
+            closer = getattr(observer, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def close(self) -> None:
+        """Close from synchronous code (also stops the sync bridge's thread)."""
+        self._bridge.close(self.aclose())
+
+    async def __aenter__(self) -> Switch:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Switch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
