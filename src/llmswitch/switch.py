@@ -47,6 +47,7 @@ class Switch:
         transports: Mapping[str, TransportFactory] | None = None,
         observers: Sequence[Observer] = (),
         catalog: Catalog | None = None,
+        models: Mapping[str, Model] | None = None,
     ) -> None:
         if config is None or isinstance(config, (str, os.PathLike)):
             config = load_config(config, env=env)
@@ -56,6 +57,7 @@ class Switch:
         self.catalog = extend_catalog(catalog or Catalog.shipped(), config)
         self.observers = list(observers)
         self._resolver = Resolver(config, self.catalog, env, transports)
+        self._resolver.models.update(models or {})
         self._bridge = SyncBridge()
 
     @classmethod
