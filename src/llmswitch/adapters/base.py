@@ -82,6 +82,10 @@ class StreamParser(ABC):
 class Adapter(ABC):
     """The pure parts of one wire protocol (a provider may pick a flavour via `Target`)."""
 
+    plain_json_stream: bool = True
+    """Whether a 200 `application/json` answer to a stream request is a whole reply (servers
+    that ignore `stream: true`). Protocols whose streams are JSON (Gemini arrays) set False."""
+
     @abstractmethod
     def build(self, request: Request, target: Target, stream: bool) -> HttpCall:
         """The HTTP request for `request`."""

@@ -95,41 +95,57 @@ class HttpModel(Model):
         span = self._span(request)
         started = time.perf_counter()
         ttft: float | None = None
-        parser: StreamParser | None = None
+        parser = self.adapter.stream_parser(request, self.target)
+        reply: Reply | None = None
         try:
             async with _deadline(request.settings.timeout):
                 call = self.adapter.build(request, self.target, stream=True)
                 response = await self._send(call, stream=True)
                 try:
-                    if response.status_code >= 400:
-                        body = await response.aread()
-                        raise self.adapter.error(
-                            response.status_code, response.headers, body, self.target
-                        )
-                    parser = self.adapter.stream_parser(request, self.target)
-                    decoder = self.adapter.decoder(response.headers.get("content-type", ""))
-                    async for chunk in response.aiter_bytes():
-                        for frame in decoder.feed(chunk):
-                            for event in parser.feed(frame):
-                                if ttft is None and isinstance(event, TextDelta | ToolCallDelta):
-                                    ttft = _ms(started)
-                                yield event
-                    for frame in decoder.close():
-                        for event in parser.feed(frame):
-                            yield event
-                    reply = parser.finish()
+                    async for item in self._events(response, parser):
+                        if isinstance(item, Reply):
+                            reply = item
+                            continue
+                        if ttft is None and isinstance(item, TextDelta | ToolCallDelta):
+                            ttft = _ms(started)
+                        yield item
                 finally:
                     await response.aclose()
         except BaseException as exc:
             if isinstance(exc, GeneratorExit):
                 raise
-            usage = parser.usage if parser is not None else None
-            error = self._failed(exc, span, started, usage)
+            error = self._failed(exc, span, started, parser.usage)
             if error is exc:
                 raise
             raise error from exc
+        assert reply is not None
         yield UsageUpdate(reply.usage)
         yield StreamEnd(self._completion(reply, span, started, ttft))
+
+    async def _events(
+        self, response: httpx.Response, parser: StreamParser
+    ) -> AsyncIterator[StreamEvent | Reply]:
+        """Decode a streamed response into events, then the reply (or raise)."""
+        if response.status_code >= 400:
+            body = await response.aread()
+            raise self.adapter.error(response.status_code, response.headers, body, self.target)
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json") and self.adapter.plain_json_stream:
+            # The server ignored `stream: true` and answered in one piece.
+            reply = self.adapter.parse(await response.aread(), self.target)
+            for event in _replay_reply(reply):
+                yield event
+            yield reply
+            return
+        decoder = self.adapter.decoder(content_type)
+        async for chunk in response.aiter_bytes():
+            for frame in decoder.feed(chunk):
+                for event in parser.feed(frame):
+                    yield event
+        for frame in decoder.close():
+            for event in parser.feed(frame):
+                yield event
+        yield parser.finish()
 
     async def _send(self, call: HttpCall, stream: bool = False) -> httpx.Response:
         client = self.provider.client()
@@ -238,6 +254,13 @@ def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:
     if isinstance(exc, httpx.HTTPError):
         return ProviderError(f"HTTP error: {exc}")
     return None
+
+
+def _replay_reply(reply: Reply) -> list[StreamEvent]:
+    events: list[StreamEvent] = [TextDelta(reply.text)] if reply.text else []
+    events.extend(ToolCallDelta(i, c.id, c.name, c.arguments)
+                  for i, c in enumerate(reply.tool_calls))
+    return events
 
 
 def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:

@@ -35,7 +35,8 @@ def message_json(message: Message) -> dict[str, Any]:
     """One message in Chat Completions form."""
     out: dict[str, Any] = {"role": message.role}
     if message.role == "assistant":
-        out["content"] = message.text or None
+        if message.text or not message.tool_calls:
+            out["content"] = message.text
         if message.tool_calls:
             out["tool_calls"] = [
                 {"id": c.id, "type": "function",

@@ -1,0 +1,1 @@
+"""Shared test helpers: recorded fixtures and a loopback server that replays them."""
