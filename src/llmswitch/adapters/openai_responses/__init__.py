@@ -11,7 +11,7 @@ from llmswitch.adapters.framing import FrameDecoder, SSEDecoder
 from llmswitch.adapters.openai_responses.errors import map_error
 from llmswitch.adapters.openai_responses.request import build_body
 from llmswitch.adapters.openai_responses.response import parse_response
-from llmswitch.adapters.openai_responses.stream import JSONBodyDecoder, ResponsesStreamParser
+from llmswitch.adapters.openai_responses.stream import ResponsesStreamParser
 from llmswitch.errors import LLMSwitchError
 from llmswitch.request import Request
 
@@ -34,10 +34,7 @@ class ResponsesAdapter(Adapter):
         return ResponsesStreamParser()
 
     def decoder(self, content_type: str) -> FrameDecoder:
-        """Server-sent events; a plain JSON body (a server that did not stream) is one frame."""
-        lowered = content_type.lower()
-        if "json" in lowered and "event-stream" not in lowered:
-            return JSONBodyDecoder()
+        """Server-sent events (a plain JSON answer is handled by `HttpModel` as a whole reply)."""
         return SSEDecoder()
 
     def error(

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmswitch.adapters.base import Reply, StreamParser
-from llmswitch.adapters.framing import FrameDecoder, SSEEvent
-from llmswitch.adapters.http_errors import body_json, body_snippet
+from llmswitch.adapters.framing import SSEEvent
 from llmswitch.adapters.openai_responses.errors import in_band_error
 from llmswitch.adapters.openai_responses.response import reply_from_response, usage_from
 from llmswitch.errors import ResponseError
@@ -50,10 +49,8 @@ class ResponsesStreamParser(StreamParser):
         self._model: str | None = None
         self.usage = Usage()
 
-    def feed(self, frame: SSEEvent | Mapping[str, Any]) -> list[StreamEvent]:
-        """Events from one SSE event (or one whole JSON response from a non-SSE body)."""
-        if isinstance(frame, Mapping):
-            return self._terminal({"type": "response.completed", "response": frame})
+    def feed(self, frame: SSEEvent) -> list[StreamEvent]:
+        """Events from one SSE event."""
         data = frame.data.strip()
         if not data or data == "[DONE]":
             return []
@@ -153,24 +150,3 @@ class ResponsesStreamParser(StreamParser):
         if reply.response_model is None and self._model:
             changes["response_model"] = self._model
         return replace(reply, **changes) if changes else reply
-
-
-class JSONBodyDecoder(FrameDecoder):
-    """For a server that answers a streaming request with one JSON response: one frame."""
-
-    def __init__(self) -> None:
-        self._body = b""
-
-    def feed(self, data: bytes) -> list[Any]:
-        """Nothing until the body is complete."""
-        self._body += data
-        return []
-
-    def close(self) -> list[Any]:
-        """The whole body as one response object."""
-        data = body_json(self._body)
-        if not isinstance(data, dict):
-            raise ResponseError(f"the response is not a JSON object: {body_snippet(self._body)!r}")
-        if isinstance(data.get("error"), Mapping) and not data.get("output"):
-            raise in_band_error(data)
-        return [data]
