@@ -1,0 +1,111 @@
+"""Stream parsing: Ollama NDJSON objects → events and a final `Reply`.
+
+Each line is `{message: {content, thinking?, tool_calls?}, done: false}`; the last one has
+`done: true`, `done_reason` and the token counts. A `{"error": "..."}` line (status still 200)
+raises the mapped error; a stream that ends without `done: true` was cut short.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from llmswitch.adapters.base import Reply, StreamParser
+from llmswitch.adapters.framing import FrameDecoder
+from llmswitch.adapters.ollama.errors import error_from_message
+from llmswitch.adapters.ollama.response import (
+    finish_reason,
+    message_parts,
+    tool_calls_from,
+    usage_from,
+)
+from llmswitch.errors import ResponseError
+from llmswitch.messages import ToolCall
+from llmswitch.results import StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
+
+
+class JSONBodyDecoder(FrameDecoder):
+    """The whole body as one JSON object (a server that ignored `stream: true`)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Nothing until the body ends."""
+        self._buffer += data
+        return []
+
+    def close(self) -> list[Any]:
+        """The parsed body."""
+        raw, self._buffer = bytes(self._buffer), bytearray()
+        if not raw.strip():
+            return []
+        try:
+            return [json.loads(raw)]
+        except ValueError:
+            pass
+        try:  # not one JSON document: NDJSON under the wrong content type
+            return [json.loads(line) for line in raw.splitlines() if line.strip()]
+        except ValueError:
+            text = raw[:120].decode("utf-8", "replace")
+            raise ResponseError(f"the response body is not JSON: {text!r}") from None
+
+
+class OllamaStreamParser(StreamParser):
+    """Accumulates one streamed `/api/chat` answer."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._calls: list[ToolCall] = []
+        self._done: Mapping[str, Any] | None = None
+        self._model: str | None = None
+        self.usage = Usage()
+
+    def feed(self, frame: Any) -> list[StreamEvent]:
+        """Events from one NDJSON object."""
+        if not isinstance(frame, dict):
+            raise ResponseError(f"unexpected stream line: {str(frame)[:120]!r}")
+        if frame.get("error"):
+            error = error_from_message(str(frame["error"]), None, None, frame)
+            if self.usage.total_tokens:
+                error.usage = self.usage
+            raise error
+        self._model = frame.get("model") or self._model
+        text, thinking, raw_calls = message_parts(frame)
+        events: list[StreamEvent] = []
+        if thinking:
+            self._thinking.append(thinking)
+        if text:
+            self._text.append(text)
+            events.append(TextDelta(text))
+        for call in tool_calls_from(raw_calls, start=len(self._calls)):
+            events.append(ToolCallDelta(len(self._calls), call.id, call.name, call.arguments))
+            self._calls.append(call)
+        if frame.get("done"):
+            self._done = frame
+            self.usage = usage_from(frame)
+            events.append(UsageUpdate(self.usage))
+        return events
+
+    def finish(self) -> Reply:
+        """The reply; without a `done: true` object the stream was cut short."""
+        if self._done is None:
+            got = "".join(self._text)
+            raise ResponseError(
+                "the stream ended before the model finished (no `done: true` line)"
+                + (f" (after {len(got)} characters)" if got else ""),
+                hint="the connection was cut or the model crashed; retry or fall back",
+            )
+        raw = self._done.get("done_reason")
+        return Reply(
+            text="".join(self._text),
+            finish_reason=finish_reason(raw, bool(self._calls)),
+            usage=self.usage,
+            tool_calls=tuple(self._calls),
+            reasoning="".join(self._thinking),
+            raw_finish_reason=raw,
+            response_model=self._model,
+            raw=dict(self._done),
+        )
