@@ -1,0 +1,172 @@
+"""Framing for `streamGenerateContent`: SSE (`alt=sse`), one incrementally streamed JSON array
+(no `alt`), or a plain JSON object (an error, even under `text/event-stream`).
+
+`StreamDecoder` decides from the first non-blank byte of the body, whatever the content type
+says, so every form reaches the stream parser as frames.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from llmswitch.adapters.framing import FrameDecoder, SSEDecoder
+from llmswitch.errors import ResponseError
+
+_SPECIAL = re.compile(rb'["\\\[\]{}]')
+_STRING_END = re.compile(rb'["\\]')
+
+
+class JSONArrayDecoder(FrameDecoder):
+    """The elements of one top-level JSON array, each yielded as soon as it is complete."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._pos = 0
+        self._depth = 0  # 0: before '[' or after ']'; 1: between elements; >1: in an element
+        self._start = -1
+        self._in_string = False
+        self._escape = False
+        self._closed = False
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Elements completed by `data`."""
+        self._buffer += data
+        out: list[Any] = []
+        while self._pos < len(self._buffer):
+            if self._in_string:
+                self._scan_string()
+                continue
+            match = _SPECIAL.search(self._buffer, self._pos)
+            if match is None:
+                self._check_gap(len(self._buffer))
+                self._pos = len(self._buffer)
+                break
+            self._check_gap(match.start())
+            self._pos = match.end()
+            element = self._token(match.group(), match.start())
+            if element is not None:
+                out.append(element)
+        self._compact()
+        return out
+
+    def _scan_string(self) -> None:
+        buf = self._buffer
+        while True:
+            if self._escape:
+                if self._pos >= len(buf):
+                    return
+                self._pos += 1
+                self._escape = False
+            match = _STRING_END.search(buf, self._pos)
+            if match is None:
+                self._pos = len(buf)
+                return
+            self._pos = match.end()
+            if match.group() == b"\\":
+                self._escape = True
+                continue
+            self._in_string = False
+            return
+
+    def _token(self, token: bytes, at: int) -> Any:
+        if token == b'"':
+            self._in_string = True
+        elif token in (b"{", b"["):
+            if self._closed:
+                raise ResponseError("unexpected data after the end of the JSON array")
+            self._depth += 1
+            if self._depth == 2:
+                self._start = at
+        elif token in (b"}", b"]"):
+            self._depth -= 1
+            if self._depth == 1:
+                return self._element(at + 1)
+            if self._depth == 0:
+                self._closed = True
+            if self._depth < 0:
+                raise ResponseError("malformed JSON array stream (unbalanced brackets)")
+        return None
+
+    def _element(self, end: int) -> Any:
+        raw = bytes(self._buffer[self._start:end])
+        self._start = -1
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ResponseError(f"malformed stream element: {raw[:120]!r}") from None
+
+    def _check_gap(self, end: int) -> None:
+        """Between elements only whitespace and commas may appear."""
+        if self._depth <= 1 and not self._in_string:
+            gap = bytes(self._buffer[self._pos:end]).replace(b",", b"").strip()
+            if gap:
+                raise ResponseError(f"unexpected data in JSON array stream: {gap[:60]!r}")
+
+    def _compact(self) -> None:
+        keep = self._start if self._start >= 0 else self._pos
+        if keep > 0:
+            del self._buffer[:keep]
+            self._pos -= keep
+            self._start = min(0, self._start)
+
+    def close(self) -> list[Any]:
+        """Nothing is left over in a complete array; a cut-off element is an error."""
+        if self._depth > 1 or self._in_string:
+            raise ResponseError("the JSON array stream ended inside an element",
+                                hint="the connection was cut; retry or fall back")
+        return []
+
+
+class WholeJSONDecoder(FrameDecoder):
+    """A body that is one JSON value, yielded at the end."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Nothing until the end."""
+        self._buffer += data
+        return []
+
+    def close(self) -> list[Any]:
+        """The parsed value."""
+        try:
+            return [json.loads(bytes(self._buffer))]
+        except ValueError:
+            text = bytes(self._buffer[:120]).decode("utf-8", "replace")
+            raise ResponseError(f"malformed JSON response: {text!r}") from None
+
+
+class StreamDecoder(FrameDecoder):
+    """Picks SSE, JSON-array or whole-JSON framing from the first non-blank byte."""
+
+    def __init__(self) -> None:
+        self._inner: FrameDecoder | None = None
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Frames completed by `data`."""
+        if self._inner is None:
+            self._pending += data
+            head = self._pending.lstrip()
+            if not head:
+                return []
+            self._inner = _decoder_for(head[:1])
+            data, self._pending = self._pending, b""
+        return self._inner.feed(data)
+
+    def close(self) -> list[Any]:
+        """Frames left at the end."""
+        if self._inner is None:
+            return []
+        return self._inner.close()
+
+
+def _decoder_for(first: bytes) -> FrameDecoder:
+    if first == b"[":
+        return JSONArrayDecoder()
+    if first == b"{":
+        return WholeJSONDecoder()
+    return SSEDecoder()
