@@ -4,6 +4,7 @@ synchronous callers. No copy-pasted sync twins anywhere else."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -30,34 +31,63 @@ class SyncBridge:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine to completion and return its result (or raise its error)."""
+    @staticmethod
+    def _check_no_loop() -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            pass
-        else:
+            return
+        raise RuntimeError(
+            "a sync llmswitch call was made inside a running event loop; use the async API"
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine to completion and return its result (or raise its error)."""
+        try:
+            self._check_no_loop()
+        except RuntimeError:
             coro.close()
-            raise RuntimeError(
-                "a sync llmswitch call was made inside a running event loop; use the async API"
-            )
-        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
 
     def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
-        """Iterate an async iterator from sync code."""
-        sentinel = object()
+        """Iterate an async iterator from sync code.
 
-        async def step() -> Any:
+        One task on the bridge's loop drives the whole iteration (so deadlines and cleanup
+        inside the iterator behave as in async code) and hands items over through a queue.
+        """
+        items: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        async def pump() -> None:
             try:
-                return await iterator.__anext__()
-            except StopAsyncIteration:
-                return sentinel
+                async for item in iterator:
+                    items.put(("item", item))
+            except BaseException as exc:
+                items.put(("error", exc))
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                items.put(("end", None))
 
-        while True:
-            item = self.run(step())
-            if item is sentinel:
-                return
-            yield item
+        self._check_no_loop()
+        future = asyncio.run_coroutine_threadsafe(pump(), self._ensure())
+        try:
+            while True:
+                kind, value = items.get()
+                if kind == "item":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            if not future.done():
+                future.cancel()
 
     def close(self, final: Coroutine[Any, Any, Any] | None = None) -> None:
         """Run `final` on the loop (e.g. closing clients), then stop the thread."""

@@ -57,11 +57,35 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Provider-specific body fields passed through unchanged."""
 
+    def __post_init__(self) -> None:
+        _check_range("temperature", self.temperature, 0.0, 2.0)
+        _check_range("top_p", self.top_p, 0.0, 1.0)
+        if self.max_tokens is not None and (
+            not isinstance(self.max_tokens, int) or self.max_tokens < 1
+        ):
+            raise ValueError(f"max_tokens must be a positive integer, not {self.max_tokens!r}")
+        if self.timeout is not None and (
+            not isinstance(self.timeout, (int, float)) or self.timeout <= 0
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+        names = {t.name for t in self.tools}
+        if self.tool_choice not in (None, "auto", "none", "required") and (
+            self.tool_choice not in names
+        ):
+            raise ValueError(f"tool_choice {self.tool_choice!r} names no tool in tools")
+
     def merged(self, overrides: Mapping[str, Any]) -> Settings:
         """A copy with the given fields replaced (unknown names are an error)."""
         if not overrides:
             return self
         return dataclasses.replace(self, **coerce_settings(overrides))
+
+
+def _check_range(name: str, value: Any, low: float, high: float) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
@@ -83,8 +107,9 @@ def coerce_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         out["stop"] = tuple(stop)
     if "tools" in out:
         out["tools"] = tuple(_tool(t) for t in out["tools"] or ())
-    if isinstance(out.get("response_format"), (str, Mapping)):
-        out["response_format"] = _format(out["response_format"])
+    fmt = out.get("response_format")
+    if isinstance(fmt, (str, Mapping, type)):
+        out["response_format"] = _format(fmt)
     return out
 
 
@@ -100,11 +125,20 @@ def _tool(value: ToolSpec | Mapping[str, Any]) -> ToolSpec:
     )
 
 
-def _format(value: str | Mapping[str, Any]) -> ResponseFormat:
-    if value == "text":
+def _format(value: str | Mapping[str, Any] | type) -> ResponseFormat:
+    if isinstance(value, type):
+        schema_of = getattr(value, "model_json_schema", None)  # a pydantic model class
+        if schema_of is None:
+            raise ValueError("response_format class must be a pydantic model")
+        return ResponseFormat.json_schema(schema_of(), value.__name__)
+    if value == "text" or (isinstance(value, Mapping) and value.get("type") == "text"):
         return TEXT
-    if value == "json":
+    if value == "json" or (isinstance(value, Mapping) and value.get("type") == "json_object"):
         return JSON
+    if isinstance(value, Mapping) and value.get("type") == "json_schema":  # OpenAI's shape
+        inner = value.get("json_schema") or {}
+        return ResponseFormat.json_schema(inner.get("schema") or {}, str(inner.get("name",
+                                                                                  "response")))
     if isinstance(value, Mapping) and "schema" in value:
         return ResponseFormat.json_schema(value["schema"], str(value.get("name", "response")))
     if isinstance(value, Mapping) and value.get("type") in ("object", "array"):

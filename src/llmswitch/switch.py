@@ -12,7 +12,6 @@ from llmswitch._sync import SyncBridge
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.config.loader import config_from_dict, load_config
 from llmswitch.config.schema import Config
-from llmswitch.errors import LLMSwitchError
 from llmswitch.messages import MessagesInput, to_messages
 from llmswitch.models import Model, collect
 from llmswitch.providers.provider import TransportFactory
@@ -45,9 +44,10 @@ class Switch:
         *,
         env: Mapping[str, str] | None = None,
         transports: Mapping[str, TransportFactory] | None = None,
-        observers: Sequence[Observer] = (),
+        observers: Sequence[Observer] | None = None,
         catalog: Catalog | None = None,
         models: Mapping[str, Model] | None = None,
+        services: Mapping[str, Any] | None = None,
     ) -> None:
         if config is None or isinstance(config, (str, os.PathLike)):
             config = load_config(config, env=env)
@@ -55,9 +55,13 @@ class Switch:
             config = config_from_dict(config, env=env)
         self.config = config
         self.catalog = extend_catalog(catalog or Catalog.shipped(), config)
-        self.observers = list(observers)
         self._resolver = Resolver(config, self.catalog, env, transports)
         self._resolver.models.update(models or {})
+        self._resolver.services.update(services or {})
+        _check_routes(config, self.catalog, self._resolver)
+        # `None`: the config's observers (ledger, trace store, OpenTelemetry); `[]`: none.
+        self.observers = list(observers) if observers is not None else _default_observers(
+            config, env)
         self._bridge = SyncBridge()
 
     @classmethod
@@ -89,7 +93,7 @@ class Switch:
                 Settings(**coerce_settings(settings)),
                 dict(metadata or {}),
             )
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             from llmswitch.errors import BadRequestError
 
             raise BadRequestError(f"invalid request: {exc}") from None
@@ -102,7 +106,7 @@ class Switch:
         request = self.request(messages, **kw)
         try:
             completion = await self.model(name).complete(request)
-        except LLMSwitchError as exc:
+        except Exception as exc:
             self._notify_error(name, request, exc)
             raise
         self._notify(name, request, completion)
@@ -114,13 +118,12 @@ class Switch:
         """Answer as events: text and tool-call deltas, usage, and a final `StreamEnd`."""
         name = model or self.config.default_model
         request = self.request(messages, **kw)
-        resolved = self.model(name)
         try:
-            async for event in resolved.stream(request):
+            async for event in self.model(name).stream(request):
                 if isinstance(event, StreamEnd):
                     self._notify(name, request, event.completion)
                 yield event
-        except LLMSwitchError as exc:
+        except Exception as exc:
             self._notify_error(name, request, exc)
             raise
 
@@ -174,3 +177,20 @@ class Switch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_routes(config: Config, catalog: Catalog, resolver: Resolver) -> None:
+    """Reject unknown targets and cycles now; build the cheap resilience routes so their
+    options are checked too (other strategies build on first use)."""
+    from llmswitch.resilience.routecheck import check_routes
+
+    check_routes(config, catalog, set(resolver.models))
+    for name, route in config.routes.items():
+        if route.strategy in ("fallback", "loadbalance"):
+            resolver.model(name)
+
+
+def _default_observers(config: Config, env: Mapping[str, str] | None) -> list[Observer]:
+    from llmswitch.observe.setup import observers_for
+
+    return list(observers_for(config, env))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,9 +38,7 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
     if value is None and "retry-after" in h:
         value = _number(h["retry-after"])
         if value is None:
-            parsed = email.utils.parsedate_to_datetime(h["retry-after"]) if h[
-                "retry-after"].strip() else None
-            value = parsed.timestamp() - now if parsed is not None else None
+            value = _http_date(h["retry-after"], now)
     if value is None and "x-ratelimit-reset" in h:
         reset = _number(h["x-ratelimit-reset"])
         if reset is not None:
@@ -52,9 +51,18 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
 
 def _number(text: str) -> float | None:
     try:
-        return float(text.strip())
+        value = float(text.strip())
     except (ValueError, AttributeError):
         return None
+    return value if math.isfinite(value) else None
+
+
+def _http_date(text: str, now: float) -> float | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(text.strip())
+    except (ValueError, TypeError, IndexError):
+        return None
+    return parsed.timestamp() - now
 
 
 def body_json(body: bytes) -> Any:

@@ -71,7 +71,7 @@ def chat(
     switch = open_switch(config_path, as_json)
     try:
         completion = asyncio.run(_run(switch, model, prompt, system, stream, as_json, settings))
-    except LLMSwitchError as exc:
+    except Exception as exc:  # every failure is reported, as JSON with --json, never a traceback
         fail(exc, as_json)
     if as_json:
         click.echo(json.dumps(completion_json(completion), ensure_ascii=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -52,10 +53,15 @@ def error_json(error: BaseException) -> dict[str, Any]:
 
 def fail(error: BaseException, as_json: bool) -> NoReturn:
     """Print an error (JSON on stdout with --json, one line on stderr otherwise) and exit 1."""
+    if os.environ.get("LLMSWITCH_DEBUG") and not isinstance(error, LLMSwitchError):
+        raise error
     if as_json:
         click.echo(json.dumps(error_json(error), ensure_ascii=False))
-    else:
+    elif isinstance(error, LLMSwitchError):
         click.echo(f"error: {error}", err=True)
+    else:
+        click.echo(f"error: internal error: {type(error).__name__}: {error} "
+                   "(set LLMSWITCH_DEBUG=1 for details)", err=True)
     sys.exit(EXIT_FAILURE)
 
 

@@ -117,6 +117,12 @@ def check_entries(config: Config) -> None:
                 f"{config.source}: models.{name}: unknown key(s) {', '.join(bad)}",
                 hint="allowed: model, provider, name, path, settings, system and catalog fields",
             )
+        if entry.model is not None and entry.card_fields():
+            raise ConfigError(
+                f"{config.source}: models.{name}: an alias cannot set catalog fields "
+                f"({', '.join(sorted(entry.card_fields()))})",
+                hint=f"put them on the target's own entry: models.{entry.model}",
+            )
         if entry.model is not None and entry.provider is not None:
             raise ConfigError(
                 f"{config.source}: models.{name}: give either 'model' (an alias) or "

@@ -17,12 +17,13 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(default=None, repr=False)
     api_key_env: str | None = None
     base_url: str | None = None
     timeout: float = Field(default=120.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+    """Extra headers sent on every request (may hold credentials: never printed or dumped)."""
     api_version: str | None = None
     """Azure OpenAI's `api-version` query parameter."""
     api: str | None = None

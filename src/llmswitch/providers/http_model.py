@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
+from llmswitch.adapters.http_errors import body_snippet
 from llmswitch.catalog.pricing import cost_usd
 from llmswitch.errors import (
+    ConfigError,
     ConnectionError,
     LLMSwitchError,
     ModelNotFoundError,
@@ -34,6 +36,8 @@ from llmswitch.results import (
     Usage,
     UsageUpdate,
 )
+
+T = TypeVar("T")
 
 
 class UnknownPriceWarning(UserWarning):
@@ -72,17 +76,18 @@ class HttpModel(Model):
         """One non-streaming call."""
         span = self._span(request)
         started = time.perf_counter()
+        deadline = _Deadline(request.settings.timeout)
         try:
-            async with _deadline(request.settings.timeout):
-                call = self.adapter.build(request, self.target, stream=False)
-                response = await self._send(call)
+            call = self.adapter.build(request, self.target, stream=False)
+            response = await deadline.run(self._send(call))
+            try:
                 ttft = _ms(started)
-                body = await response.aread()
-                if response.status_code >= 400:
-                    raise self.adapter.error(
-                        response.status_code, response.headers, body, self.target
-                    )
-                reply = self.adapter.parse(body, self.target)
+                body = await deadline.run(response.aread())
+            finally:
+                await response.aclose()
+            if response.status_code >= 400:
+                raise self.adapter.error(response.status_code, response.headers, body, self.target)
+            reply = self.adapter.parse(body, self.target)
         except BaseException as exc:
             error = self._failed(exc, span, started, None)
             if error is exc:
@@ -91,26 +96,30 @@ class HttpModel(Model):
         return self._completion(reply, span, started, ttft)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        """One streaming call; ends with `StreamEnd` or raises (never a silent truncation)."""
+        """One streaming call; ends with `StreamEnd` or raises (never a silent truncation).
+
+        The deadline (`settings.timeout`) bounds every read, never the consumer's own time
+        between events, so a slow reader is not mistaken for a slow provider.
+        """
         span = self._span(request)
         started = time.perf_counter()
         ttft: float | None = None
         parser = self.adapter.stream_parser(request, self.target)
         reply: Reply | None = None
+        deadline = _Deadline(request.settings.timeout)
         try:
-            async with _deadline(request.settings.timeout):
-                call = self.adapter.build(request, self.target, stream=True)
-                response = await self._send(call, stream=True)
-                try:
-                    async for item in self._events(response, parser):
-                        if isinstance(item, Reply):
-                            reply = item
-                            continue
-                        if ttft is None and isinstance(item, TextDelta | ToolCallDelta):
-                            ttft = _ms(started)
-                        yield item
-                finally:
-                    await response.aclose()
+            call = self.adapter.build(request, self.target, stream=True)
+            response = await deadline.run(self._send(call))
+            try:
+                async for item in self._events(response, parser, deadline):
+                    if isinstance(item, Reply):
+                        reply = item
+                        continue
+                    if ttft is None and isinstance(item, TextDelta | ToolCallDelta):
+                        ttft = _ms(started)
+                    yield item
+            finally:
+                await response.aclose()
         except BaseException as exc:
             if isinstance(exc, GeneratorExit):
                 raise
@@ -123,22 +132,30 @@ class HttpModel(Model):
         yield StreamEnd(self._completion(reply, span, started, ttft))
 
     async def _events(
-        self, response: httpx.Response, parser: StreamParser
+        self, response: httpx.Response, parser: StreamParser, deadline: _Deadline
     ) -> AsyncIterator[StreamEvent | Reply]:
         """Decode a streamed response into events, then the reply (or raise)."""
         if response.status_code >= 400:
-            body = await response.aread()
+            body = await deadline.run(response.aread())
             raise self.adapter.error(response.status_code, response.headers, body, self.target)
-        content_type = response.headers.get("content-type", "")
+        content_type = response.headers.get("content-type", "").lower()
         if content_type.startswith("application/json") and self.adapter.plain_json_stream:
             # The server ignored `stream: true` and answered in one piece.
-            reply = self.adapter.parse(await response.aread(), self.target)
+            reply = self.adapter.parse(await deadline.run(response.aread()), self.target)
             for event in _replay_reply(reply):
                 yield event
             yield reply
             return
+        if content_type.startswith(("text/html", "text/plain")):
+            body = await deadline.run(response.aread())
+            raise ResponseError(f"expected a stream, got {content_type}: {body_snippet(body)!r}")
         decoder = self.adapter.decoder(content_type)
-        async for chunk in response.aiter_bytes():
+        chunks = response.aiter_bytes().__aiter__()
+        while True:
+            try:
+                chunk = await deadline.run(anext(chunks))
+            except StopAsyncIteration:
+                break
             for frame in decoder.feed(chunk):
                 for event in parser.feed(frame):
                     yield event
@@ -147,7 +164,7 @@ class HttpModel(Model):
                 yield event
         yield parser.finish()
 
-    async def _send(self, call: HttpCall, stream: bool = False) -> httpx.Response:
+    async def _send(self, call: HttpCall) -> httpx.Response:
         client = self.provider.client()
         headers = {"content-type": "application/json", "accept": "application/json",
                    **self.provider.auth_headers(self.target.model), **call.headers}
@@ -156,7 +173,7 @@ class HttpModel(Model):
             call.method, url, json=call.body, params=call.query or None, headers=headers
         )
         request = await self.provider.sign(request)
-        return await client.send(request, stream=stream)
+        return await client.send(request, stream=True)
 
     def _span(self, request: Request) -> Span:
         s = request.settings
@@ -221,8 +238,9 @@ class HttpModel(Model):
         error.model = error.model or self.target.model
         if isinstance(error, ModelNotFoundError) and not error.suggestions and self._suggest:
             error = ModelNotFoundError(
-                error.message, suggestions=self._suggest(self.id), provider=error.provider,
-                model=error.model, status=error.status, body=error.body,
+                error.message,
+                suggestions=[x for x in self._suggest(self.id) if x != self.id],
+                provider=error.provider, model=error.model, status=error.status, body=error.body,
             )
         if usage is not None and usage.total_tokens and error.usage is None:
             error.usage = usage
@@ -243,7 +261,8 @@ def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:
         return TimeoutError(f"no complete answer in time ({type(exc).__name__})",
                             hint="raise the timeout or try another model")
     if isinstance(exc, httpx.ConnectError):
-        return ConnectionError(f"cannot connect: {exc}",
+        url = getattr(getattr(exc, "request", None), "url", "")
+        return ConnectionError(f"cannot connect to {url}: {exc}",
                                hint="check the base URL and that the server is up")
     if isinstance(exc, httpx.RemoteProtocolError):
         return ConnectionError(f"the connection broke mid-response: {exc}")
@@ -251,8 +270,15 @@ def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:
         return ConnectionError(f"network error: {exc}")
     if isinstance(exc, httpx.DecodingError):
         return ResponseError(f"undecodable response body: {exc}")
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        return ConfigError(f"invalid base URL: {exc}",
+                           hint="check providers.<name>.base_url or LLMSWITCH_<NAME>_BASE_URL")
     if isinstance(exc, httpx.HTTPError):
         return ProviderError(f"HTTP error: {exc}")
+    if isinstance(exc, Exception):
+        # A reply our adapter could not read (wrong types, missing fields): the provider's
+        # answer was malformed, which is retryable; never a raw Python error for the caller.
+        return ResponseError(f"could not read the response ({type(exc).__name__}: {exc})")
     return None
 
 
@@ -263,8 +289,26 @@ def _replay_reply(reply: Reply) -> list[StreamEvent]:
     return events
 
 
-def _deadline(seconds: float | None) -> AbstractAsyncContextManager[Any]:
-    return asyncio.timeout(seconds) if seconds else nullcontext()
+class _Deadline:
+    """A whole-call time limit applied to each await separately (never across a `yield`)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds if seconds else None
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        if self.end is None:
+            return await awaitable
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise TimeoutError(f"no complete answer within {self.seconds:g}s")
+        try:
+            async with asyncio.timeout(remaining):
+                return await awaitable
+        except builtins.TimeoutError:
+            raise TimeoutError(f"no complete answer within {self.seconds:g}s") from None
 
 
 def _ms(started: float) -> float:

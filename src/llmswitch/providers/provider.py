@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 
@@ -64,9 +65,15 @@ class Provider:
         return url.rstrip("/")
 
     @property
-    def custom_base_url(self) -> bool:
-        """Whether the base URL was changed from the provider's public default."""
-        return self.base_url != self.spec.base_url.rstrip("/")
+    def local_base_url(self) -> bool:
+        """Whether the base URL points at this machine (a local server needs no key)."""
+        host = httpx.URL(self.base_url).host
+        if host in ("localhost", "local"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     def key_sources(self) -> tuple[str, ...]:
         """The environment variables consulted for the key, in order."""
@@ -82,7 +89,7 @@ class Provider:
             value = self.env.get(var)
             if value:
                 return value
-        if self.spec.needs_key and not self.custom_base_url:
+        if self.spec.needs_key and not self.local_base_url:
             names = " or ".join(self.key_sources()) or "an API key variable"
             raise AuthenticationError(
                 f"no API key for {self.name}",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmswitch.adapters.http_errors import body_json, body_snippet, error_for_status
-from llmswitch.errors import LLMSwitchError
+from llmswitch.errors import BadRequestError, LLMSwitchError
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
@@ -19,7 +19,16 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> LLMSwitch
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         return error_from_object(error, status, headers, data)
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return error_from_object(data, status, headers, data)  # vLLM-style top-level error
+    if isinstance(data, dict) and isinstance(data.get("detail"), str):
+        error = data["detail"]
     message = error if isinstance(error, str) else (body_snippet(body) or f"HTTP {status}")
+    if status == 404 and "model" not in message.lower():
+        return BadRequestError(
+            f"not found: {message}", status=status, body=data,
+            hint="the endpoint does not exist here; check the base URL (e.g. a missing /v1)",
+        )
     return error_for_status(status, message, headers, body=data)
 
 

@@ -22,6 +22,10 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+ERROR_FINISH_REASONS = frozenset({"error", "insufficient_system_resource"})
+"""Finish reasons that mean the provider failed mid-answer (OpenRouter, DeepSeek)."""
+
+
 def finish_reason(raw: str | None, has_tool_calls: bool, refusal: str | None) -> FinishReason:
     """The neutral finish reason; tool calls and refusals are read from the message too."""
     if refusal:
@@ -74,7 +78,7 @@ def parse_response(body: bytes) -> tuple[Reply, Mapping[str, Any] | None]:
     if not isinstance(data, dict):
         raise ResponseError(f"the response is not a JSON object: {body_snippet(body)!r}")
     error = data.get("error")
-    if isinstance(error, dict) and not data.get("choices"):
+    if isinstance(error, dict):
         return Reply("", "stop", usage_from(data.get("usage")), raw=data), error
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
@@ -84,6 +88,10 @@ def parse_response(body: bytes) -> tuple[Reply, Mapping[str, Any] | None]:
     calls = parse_tool_calls(message.get("tool_calls"))
     refusal = message.get("refusal") or None
     raw_finish = choice.get("finish_reason")
+    if raw_finish in ERROR_FINISH_REASONS:
+        return Reply("", "stop", usage_from(data.get("usage")), raw=data), {
+            "code": 502, "message": f"the provider ended the answer with finish_reason "
+            f"{raw_finish!r}"}
     content = message.get("content")
     reply = Reply(
         text=content if isinstance(content, str) else _content_text(content),

@@ -13,8 +13,12 @@ from typing import Any
 
 from llmswitch.adapters.base import Reply, StreamParser
 from llmswitch.adapters.framing import SSEEvent
-from llmswitch.adapters.openai_chat.response import finish_reason, usage_from
-from llmswitch.errors import LLMSwitchError, ResponseError
+from llmswitch.adapters.openai_chat.response import (
+    ERROR_FINISH_REASONS,
+    finish_reason,
+    usage_from,
+)
+from llmswitch.errors import LLMSwitchError, OverloadedError, ResponseError
 from llmswitch.messages import ToolCall
 from llmswitch.results import StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
 
@@ -88,8 +92,9 @@ class ChatStreamParser(StreamParser):
         call = self._calls.setdefault(index, {"id": None, "name": "", "arguments": []})
         if item.get("id"):
             call["id"] = item["id"]
-        if fn.get("name"):
-            call["name"] += fn["name"]
+        name = fn.get("name")
+        if name and not call["name"].endswith(name):
+            call["name"] += name
         args = fn.get("arguments")
         piece = args if isinstance(args, str) else (json.dumps(args) if args else "")
         call["arguments"].append(piece)
@@ -105,6 +110,15 @@ class ChatStreamParser(StreamParser):
                 hint="the connection was cut; retry or fall back",
                 usage=self.usage if self.usage.total_tokens else None,
             )
+        if not self._done and not self.usage.total_tokens:
+            # We always ask for usage, and servers end with a usage chunk or `[DONE]`.
+            raise ResponseError(
+                "the stream stopped after the finish chunk, before its usage and end marker",
+                hint="the connection was cut; retry or fall back",
+            )
+        if self._finish in ERROR_FINISH_REASONS:
+            raise OverloadedError(f"the provider ended the answer with an error "
+                                  f"(finish_reason {self._finish!r})")
         calls = tuple(
             ToolCall(c["id"] or f"call_{i}", c["name"], "".join(c["arguments"]) or "{}")
             for i, c in sorted(self._calls.items())
