@@ -1,0 +1,168 @@
+"""The spend ledger: an observer that writes one row per attempt (and the trace) to SQLite or
+PostgreSQL without slowing the request path.
+
+Rows go into a bounded queue; one writer thread drains it in batches. A full queue drops
+rows (counted in `dropped`, warned about once) rather than blocking a request. `flush()` waits
+for what is queued; `close()`/`aclose()` flush and stop, so nothing is lost on a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import queue
+import threading
+import warnings
+from dataclasses import asdict
+from typing import Any
+
+from llmswitch.errors import LLMSwitchError
+from llmswitch.observe.config import ObserveConfig
+from llmswitch.observe.db import Database
+from llmswitch.observe.records import (
+    COLUMNS,
+    TraceRecord,
+    attempt_rows,
+    content_attributes,
+    new_request_id,
+    trace_record,
+)
+from llmswitch.request import Request
+from llmswitch.results import Completion
+
+log = logging.getLogger("llmswitch.ledger")
+_STOP = object()
+TRACE_COLUMNS = tuple(TraceRecord.__dataclass_fields__)
+
+
+class LedgerFullWarning(UserWarning):
+    """The ledger's queue was full and rows were dropped."""
+
+
+class Ledger:
+    """Records every attempt of every request (an `Observer` for `Switch`)."""
+
+    def __init__(self, url: str, config: ObserveConfig | None = None) -> None:
+        self.url = url
+        self.config = config or ObserveConfig(ledger=url)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+
+    # -- the request path: never blocks ---------------------------------------------------
+    def on_completion(self, name: str, request: Request, completion: Completion) -> None:
+        """Queue the rows of a request that was answered."""
+        extra = content_attributes(request, completion.text) if self.config.content else None
+        self._record(name, completion.trace, True, extra)
+
+    def on_error(self, name: str, request: Request, error: BaseException) -> None:
+        """Queue the rows of a request that failed (its billed attempts included)."""
+        trace = error.trace if isinstance(error, LLMSwitchError) else None
+        if trace is None:
+            return
+        extra = content_attributes(request, None) if self.config.content else None
+        self._record(name, trace, False, extra)
+
+    def _record(self, name: str, trace: Any, ok: bool, extra: dict[str, Any] | None) -> None:
+        if self._closed:
+            return
+        request_id = new_request_id()
+        item = (attempt_rows(name, trace, request_id, ok),
+                trace_record(name, trace, request_id, extra) if self.config.traces else None)
+        self._ensure_writer()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += len(item[0])
+            if self.dropped == len(item[0]):
+                warnings.warn(f"the spend ledger's queue is full ({self.config.queue_size}); "
+                              "rows are being dropped (is the database reachable?)",
+                              LedgerFullWarning, stacklevel=3)
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _ensure_writer(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="llmswitch-ledger",
+                                                daemon=True)
+                self._thread.start()
+                atexit.register(self.close)
+
+    def _run(self) -> None:
+        db: Database | None = None
+        stop = False
+        while not stop:
+            batch, stop = self._next_batch()
+            if not batch:
+                continue
+            try:
+                db = db or Database(self.url)
+                self._write(db, batch)
+            except Exception as exc:  # never kill the writer; report and count
+                self.failures += 1
+                log.warning("llmswitch ledger: could not write %d request(s): %s",
+                            len(batch), exc)
+                if db is not None:
+                    db.close()
+                    db = None
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+        if db is not None:
+            db.close()
+
+    def _next_batch(self) -> tuple[list[Any], bool]:
+        batch: list[Any] = []
+        try:
+            first = self._queue.get(timeout=self.config.flush_interval)
+        except queue.Empty:
+            return batch, False
+        if first is _STOP:
+            self._queue.task_done()
+            return batch, True
+        batch.append(first)
+        while len(batch) < self.config.batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.task_done()
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, db: Database, batch: list[Any]) -> None:
+        rows = [row for rows, _ in batch for row in rows]
+        traces = [tuple(asdict(t).values()) for _, t in batch if t is not None]
+        db.insert("attempts", COLUMNS, rows)
+        db.insert("traces", TRACE_COLUMNS, traces)
+        self.written += len(rows)
+
+    # -- shutdown ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        """Flush and stop the writer (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join()
+        atexit.unregister(self.close)
+
+    async def aclose(self) -> None:
+        """`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)

@@ -1,0 +1,58 @@
+"""Per-`Switch` resilience state shared by every route: the clock, the circuit-breaker store,
+rate limiters, in-flight counts and latency averages. Lives in `RouteContext.services`; tests
+pass their own (`Switch(..., services={SERVICE_KEY: Resilience(clock=FakeClock())})`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmswitch.resilience.breaker import BreakerStore, MemoryBreakerStore
+from llmswitch.resilience.clock import Clock, SystemClock
+from llmswitch.resilience.ratelimit import RateLimiter
+
+SERVICE_KEY = "llmswitch.resilience"
+
+
+@dataclass
+class Resilience:
+    """Shared state; keys of the dicts are deployment (target) names."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    breakers: BreakerStore | None = None
+    rng: Callable[[], float] = random.random
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    inflight: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.breakers is None:
+            self.breakers = MemoryBreakerStore(self.clock)
+
+    @property
+    def store(self) -> BreakerStore:
+        """The breaker store (always set after construction)."""
+        assert self.breakers is not None
+        return self.breakers
+
+    def limiter(self, key: str, rpm: int | None, tpm: int | None) -> RateLimiter:
+        """The rate limiter of a deployment (created on first use)."""
+        lim = self.limiters.get(key)
+        if lim is None:
+            lim = self.limiters[key] = RateLimiter(self.clock, rpm, tpm)
+        return lim
+
+    def observe_latency(self, key: str, ms: float, alpha: float = 0.3) -> None:
+        """Fold a call's latency into the deployment's EWMA."""
+        old = self.latency_ms.get(key)
+        self.latency_ms[key] = ms if old is None else alpha * ms + (1 - alpha) * old
+
+
+def resilience_of(services: dict[str, Any]) -> Resilience:
+    """The shared state in a Switch's services (created on first use)."""
+    found = services.get(SERVICE_KEY)
+    if not isinstance(found, Resilience):
+        found = services[SERVICE_KEY] = Resilience()
+    return found
