@@ -259,6 +259,14 @@ def answer_text(completion: Completion, mode: Mode) -> str:
     return completion.text
 
 
+def _canonical(text: str) -> str:
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        return json.dumps(extract_json(text), ensure_ascii=False)
+
+
 def _feedback(request: Request, completion: Completion, mode: Mode,
               errors: list[str]) -> Request:
     problem = "Your answer did not match the schema: " + "; ".join(errors)
@@ -301,9 +309,7 @@ async def run_structured(
         value, errors = schema.parse(answer_text(completion, chosen))
         if not errors:
             tally.decide(model.name, f"valid on attempt {attempt}", attempts=attempt)
-            text = answer_text(completion, chosen)
-            if chosen == "tool" or text.strip() != text:
-                text = json.dumps(extract_json(text), ensure_ascii=False)
+            text = _canonical(answer_text(completion, chosen))
             done = tally.result(completion.replace(text=text, tool_calls=()))
             return Structured(value, done, attempt, chosen)  # type: ignore[arg-type]
         current = _feedback(base if attempt == 1 else current, completion, chosen, errors)
