@@ -180,13 +180,25 @@ def approximate_tokens(text: str, weights: Weights = APPROX_WEIGHTS["generic"]) 
 
 # --- public API -----------------------------------------------------------------------------
 
+def family_of(model: ModelCard | str | None) -> str:
+    """The model family: the card's, else guessed from the id (`gpt`, `claude`, `gemini`, …)."""
+    if isinstance(model, ModelCard) and model.family:
+        return model.family
+    if encoding_name(model) is not None:
+        return "gpt"
+    name = (model.id if isinstance(model, ModelCard) else model or "").lower()
+    for family in ("claude", "gemini", "nova", "llama", "qwen", "mistral", "deepseek"):
+        if family in name:
+            return family
+    return ""
+
+
 def token_method(model: ModelCard | str | None) -> str:
     """How `count_tokens` counts for a model: `tiktoken:<encoding>` or `approx:<family>`."""
     name = encoding_name(model)
     if name is not None and tiktoken_encoding(name) is not None:
         return f"tiktoken:{name}"
-    family = model.family if isinstance(model, ModelCard) else ""
-    return f"approx:{name or family or 'generic'}"
+    return f"approx:{name or family_of(model) or 'generic'}"
 
 
 def is_exact(model: ModelCard | str | None) -> bool:
@@ -201,7 +213,7 @@ def count_text(text: str, model: ModelCard | str | None = None) -> int:
     if encoding is not None:
         return len(encoding.encode_ordinary(text))
     weights = APPROX_WEIGHTS.get(name or "generic", APPROX_WEIGHTS["generic"])
-    factor = FAMILY_FACTORS.get(model.family, 1.0) if isinstance(model, ModelCard) else 1.0
+    factor = FAMILY_FACTORS.get(family_of(model), 1.0)
     return round(approximate_tokens(text, weights) * factor)
 
 
@@ -216,7 +228,8 @@ def count_tokens(value: str | Request, model: ModelCard | str | None = None) -> 
 # the reply); other chat templates are of the same order.
 TOKENS_PER_MESSAGE = 3
 REPLY_PRIMING = 3
-TOOL_DEFINITION_OVERHEAD = 10
+TOOLS_OVERHEAD = 16
+TOKENS_PER_TOOL = 8
 IMAGE_TOKENS: dict[str, int] = {"gpt": 765, "claude": 1600, "gemini": 258, "nova": 1600}
 """Tokens for one image of unknown size (OpenAI: 1024x1024 at high detail; Anthropic: a
 ~1.15-megapixel image; Gemini: a fixed 258 per image)."""
@@ -227,15 +240,15 @@ def estimate_request_tokens(request: Request, model: ModelCard | str | None = No
     """Estimated input tokens of a request: messages, tool calls, images, tool definitions
     and the JSON Schema of the response format."""
     total = REPLY_PRIMING
-    family = model.family if isinstance(model, ModelCard) else ""
-    image_tokens = IMAGE_TOKENS.get(family, DEFAULT_IMAGE_TOKENS)
+    image_tokens = IMAGE_TOKENS.get(family_of(model), DEFAULT_IMAGE_TOKENS)
     for message in request.messages:
         total += TOKENS_PER_MESSAGE + _message_tokens(message, model, image_tokens)
     settings = request.settings
     if settings.tools:
         specs = [{"name": t.name, "description": t.description,
                   "parameters": dict(t.parameters)} for t in settings.tools]
-        total += TOOL_DEFINITION_OVERHEAD + count_text(_dumps(specs), model)
+        total += (TOOLS_OVERHEAD + TOKENS_PER_TOOL * len(specs)
+                  + count_text(_dumps(specs), model))
     if settings.response_format.schema is not None:
         total += count_text(_dumps(settings.response_format.schema), model)
     return total
