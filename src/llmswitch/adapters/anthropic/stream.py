@@ -66,7 +66,9 @@ class MessagesStreamParser(StreamParser):
         try:
             event = json.loads(data)
         except ValueError:
-            raise ResponseError(f"malformed stream event: {data[:120]!r}") from None
+            raise ResponseError(f"malformed or cut-off stream event: {data[:120]!r}",
+                                hint="the stream was cut or garbled; retry or fall back",
+                                usage=self.usage if self.usage.total_tokens else None) from None
         if not isinstance(event, dict):
             raise ResponseError(f"unexpected stream event: {data[:120]!r}")
         event.setdefault("type", frame.event)

@@ -47,7 +47,10 @@ class GenerateStreamParser(StreamParser):
             try:
                 chunk = json.loads(data)
             except ValueError:
-                raise ResponseError(f"malformed stream chunk: {data[:120]!r}") from None
+                raise ResponseError(
+                    f"malformed or cut-off stream chunk: {data[:120]!r}",
+                    hint="the stream was cut or garbled; retry or fall back",
+                    usage=self.usage if self.usage.total_tokens else None) from None
         else:
             chunk = frame
         if isinstance(chunk, list):  # a whole JSON array delivered as one value
