@@ -130,9 +130,9 @@ def _data_url(url: str) -> tuple[str, bytes]:
 
 
 def _image_format(media_type: str, url: str) -> str:
-    fmt = IMAGE_FORMATS.get(media_type.lower())
-    if fmt is None and url:
-        fmt = IMAGE_FORMATS.get("image/" + url.rsplit(".", 1)[-1].lower())
+    """The format from an S3 key's extension, else from the media type."""
+    fmt = IMAGE_FORMATS.get("image/" + url.rsplit(".", 1)[-1].lower()) if url else None
+    fmt = fmt or IMAGE_FORMATS.get(media_type.lower())
     if fmt is None:
         raise UnsupportedError(f"Bedrock does not accept images of type {media_type!r}",
                                hint="use png, jpeg, gif or webp")
