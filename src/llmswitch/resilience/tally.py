@@ -49,10 +49,13 @@ class Tally:
         """Record a failed attempt (its span comes from `error.trace` when it has one)."""
         trace = getattr(error, "trace", None)
         stub = Span(f"chat {target}", "attempt", {"error.type": getattr(error, "type", "error")})
-        self._attach(trace if isinstance(trace, Span) else None, target, wait, stub.fail(error))
+        node = self._attach(trace if isinstance(trace, Span) else None, target, wait,
+                            stub.fail(error))
         self.errors.append(error)
         if isinstance(error, LLMSwitchError):
             self._bill(error.usage, error.cost_usd)
+            if error.usage is not None and node.kind == "attempt":
+                _fill_billing(node, error.usage, error.cost_usd)
 
     def served(self, target: str, completion: Completion, wait: float = 0.0) -> None:
         """Record the attempt that answered."""
@@ -61,8 +64,10 @@ class Tally:
             "gen_ai.request.model": completion.model,
             "llmswitch.cost_usd": completion.cost_usd,
         })
-        self._attach(completion.trace, target, wait, stub)
+        node = self._attach(completion.trace, target, wait, stub)
         self._bill(completion.usage, completion.cost_usd)
+        if node.kind == "attempt":
+            _fill_billing(node, completion.usage, completion.cost_usd)
 
     def note(self, error: BaseException) -> None:
         """Record a cause that is not an attempt (an open circuit, a spent deadline)."""
@@ -111,3 +116,14 @@ class Tally:
         self.span.fail(error).finish(self.started)
         error.trace = self.span
         return error
+
+
+def _fill_billing(span: Span, usage: Usage, cost: float | None) -> None:
+    """Make sure an attempt span says what it was billed (the ledger reads spans)."""
+    attrs = span.attributes
+    for key, value in (("gen_ai.usage.input_tokens", usage.input_tokens),
+                       ("gen_ai.usage.output_tokens", usage.output_tokens),
+                       ("gen_ai.usage.cached_input_tokens", usage.cached_input_tokens),
+                       ("gen_ai.usage.reasoning_tokens", usage.reasoning_tokens),
+                       ("llmswitch.cost_usd", cost)):
+        attrs.setdefault(key, value)
