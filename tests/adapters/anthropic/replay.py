@@ -65,7 +65,8 @@ def request_from_body(body: dict[str, Any]) -> Request:
 
 
 def _choice(choice: dict[str, Any]) -> str:
-    return {"any": "required", "tool": choice.get("name", "")}.get(choice["type"], choice["type"])
+    kind = str(choice["type"])
+    return {"any": "required", "tool": str(choice.get("name", ""))}.get(kind, kind)
 
 
 def _messages(turn: dict[str, Any]) -> list[Message]:

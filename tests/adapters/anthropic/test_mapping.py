@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def card(max_out: int = 64000, caps: tuple[str, ...] = ("tools",)) -> ModelCard:
                      cache_write_per_mtok=3.75, capabilities=caps)  # type: ignore[arg-type]
 
 
-def body(request: Request, target: Target | None = None, stream: bool = False) -> dict[str, object]:
+def body(request: Request, target: Target | None = None, stream: bool = False) -> dict[str, Any]:
     return build_body(request, target or Target("anthropic", "test-model"), stream)
 
 
@@ -58,13 +59,13 @@ def test_tool_round_trip_merges_tool_results_into_one_user_turn() -> None:
         Message.user("Thanks, now summarise"),
     ))
     messages = body(request)["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant", "user"]  # type: ignore[index]
-    assert messages[1]["content"] == [  # type: ignore[index]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == [
         {"type": "text", "text": "Looking."},
         {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "a"}},
         {"type": "tool_use", "id": "toolu_2", "name": "lookup", "input": {}},
     ]
-    assert messages[2]["content"] == [  # type: ignore[index]
+    assert messages[2]["content"] == [
         {"type": "tool_result", "tool_use_id": "toolu_1", "content": "A!"},
         {"type": "tool_result", "tool_use_id": "toolu_2", "content": "B!"},
         {"type": "text", "text": "Thanks, now summarise"},
@@ -78,7 +79,7 @@ def test_images_use_base64_or_url_sources() -> None:
         ImagePart(url="https://example.com/cat.jpg"),
         ImagePart(url="data:image/jpeg;base64,/9j/"),
     ]),))
-    content = body(request)["messages"][0]["content"]  # type: ignore[index]
+    content = body(request)["messages"][0]["content"]
     assert content[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                                       "data": "iVBORw=="}}
     assert content[2] == {"type": "image", "source": {"type": "url",
@@ -115,19 +116,19 @@ def test_json_schema_is_emulated_with_a_forced_tool_otherwise() -> None:
         SCHEMA, "City")))
     out = body(request, Target("anthropic", "m", card(caps=("tools",))))
     assert "output_config" not in out
-    assert out["tools"] == [{"name": JSON_TOOL, "description": out["tools"][0]["description"],  # type: ignore[index]
+    assert out["tools"] == [{"name": JSON_TOOL, "description": out["tools"][0]["description"],
                              "input_schema": SCHEMA}]
     assert out["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
 
 
 def test_json_mode_and_non_object_schemas_are_emulated() -> None:
-    json_mode = body(Request((Message.user("x"),), Settings(response_format=ResponseFormat("json"))))
-    assert json_mode["tools"][0]["input_schema"]["type"] == "object"  # type: ignore[index]
+    json_mode = body(Request((Message.user("x"),),
+                             Settings(response_format=ResponseFormat("json"))))
+    assert json_mode["tools"][0]["input_schema"]["type"] == "object"
     array = ResponseFormat.json_schema({"type": "array", "items": {"type": "integer"}})
     wrapped = body(Request((Message.user("x"),), Settings(response_format=array)))
     assert wrapped["tool_choice"] == {"type": "tool", "name": JSON_VALUE_TOOL}
-    assert wrapped["tools"][0]["input_schema"]["properties"]["value"] == dict(  # type: ignore[index]
-        array.schema or {})
+    assert wrapped["tools"][0]["input_schema"]["properties"]["value"] == array.schema
 
 
 def test_emulated_answer_becomes_text_with_finish_stop() -> None:

@@ -6,6 +6,7 @@ shape."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ def error_body(kind: str, message: str) -> bytes:
                        "request_id": "req_synthetic"}).encode()
 
 
-def sse(*events: dict[str, object]) -> bytes:
+def sse(*events: Mapping[str, object]) -> bytes:
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
