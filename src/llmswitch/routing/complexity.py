@@ -27,23 +27,30 @@ class Scorer(Protocol):
         ...
 
 
-_CODE = re.compile(r"```|\bdef |\bclass |\breturn\b|\bfunction\b|=>|;\s*$|\{\s*$|#include|"
-                   r"\bSELECT\b|\bimport \w|\bconsole\.|\bpublic static\b", re.MULTILINE)
-_MATH = re.compile(r"\d\s*[-+*/^=<>]\s*\d|\\frac|\\sum|\bintegral\b|\bderivative\b|\bequation\b|"
-                   r"\bprove\b|\btheorem\b|\bprobability\b|\bmatrix\b|\bsolve\b|√|∑|∫",
-                   re.IGNORECASE)
-_REASONING = re.compile(r"\b(?:why|explain|analy[sz]e|compare|contrast|evaluate|justify|derive|"
-                        r"step[- ]by[- ]step|reason|trade-?offs?|design|architect|optimi[sz]e|"
-                        r"debug|refactor|implement|critique|plan|strategy|implications?)\b",
-                        re.IGNORECASE)
-_DOMAIN = re.compile(r"\b(?:algorithm|complexity|asymptotic|concurrency|distributed|kernel|"
-                     r"compiler|regression|gradient|eigen\w*|quantum|theorem|lemma|statute|"
-                     r"liability|diagnos\w+|pharmac\w+|genom\w+|thermodynamic\w*|"
-                     r"cryptograph\w*|latency|throughput|bayes\w*|stochastic|tensor)\b",
-                     re.IGNORECASE)
-_SIMPLE = re.compile(r"^\s*(?:hi|hello|hey|thanks|thank you|what is|who is|translate|define)\b",
-                     re.IGNORECASE)
-_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_ARITH = re.compile(r"\d ?[-+*/^=<>] ?\d|\\(?:frac|sum|int)|[√∑∫]")
+_LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]", re.MULTILINE)
+_CODE_MARKS = ("```", "def ", "class ", "return ", "function ", "=>", "#include", "select ",
+               "import ", "console.", "public static", "();", "{\n", "};")
+_MATH_WORDS = _set("integral derivative equation equations prove proof theorem probability "
+                   "matrix solve calculate compute sum product modulo polynomial")
+_REASONING_WORDS = _set(
+    "why explain analyse analyze compare contrast evaluate justify derive step-by-step reason "
+    "reasoning tradeoff tradeoffs trade-off trade-offs design architect architecture optimise "
+    "optimize debug refactor implement critique plan strategy implication implications")
+_DOMAIN_WORDS = _set(
+    "algorithm algorithms complexity asymptotic concurrency distributed kernel compiler "
+    "regression gradient eigenvalue eigenvector quantum theorem lemma statute liability "
+    "diagnosis diagnose pharmacology pharmacokinetics genome genomic thermodynamics "
+    "cryptography cryptographic latency throughput bayesian stochastic tensor")
+_SIMPLE_STARTS = ("hi", "hello", "hey", "thanks", "thank you", "what is", "who is", "translate",
+                  "define")
+HEAD_CHARS, TAIL_CHARS = 2000, 1000
+"""Long texts are scanned at the start and the end only (length still counts everything)."""
 
 WEIGHTS: dict[str, float] = {
     "length": 1.1, "code": 0.9, "math": 0.8, "questions": 0.5, "parts": 0.5,
@@ -54,16 +61,23 @@ BIAS = -2.2
 
 def features(text: str) -> dict[str, float]:
     """Each feature scaled to roughly [0, 1]."""
-    words = max(1, len(text.split()))
+    n_words = max(1, text.count(" ") + text.count("\n") + 1)
+    head = text if len(text) <= HEAD_CHARS + TAIL_CHARS else (
+        text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:])
+    lower = head.lower()
+    words = _WORD.findall(lower)
+    code = sum(lower.count(mark) for mark in _CODE_MARKS)
+    math_hits = len(_ARITH.findall(head)) + sum(w in _MATH_WORDS for w in words)
+    simple = n_words < 25 and lower.lstrip().startswith(_SIMPLE_STARTS)
     return {
-        "length": min(1.0, math.log1p(words) / math.log1p(400)),
-        "code": min(1.0, len(_CODE.findall(text)) / 3),
-        "math": min(1.0, len(_MATH.findall(text)) / 3),
-        "questions": min(1.0, max(0, text.count("?") - 1) / 3),
-        "parts": min(1.0, len(_LIST_ITEM.findall(text)) / 4),
-        "reasoning": min(1.0, len(_REASONING.findall(text)) / 3),
-        "domain": min(1.0, len(_DOMAIN.findall(text)) / 3),
-        "simple": 1.0 if _SIMPLE.search(text) and words < 25 else 0.0,
+        "length": min(1.0, math.log1p(n_words) / math.log1p(400)),
+        "code": min(1.0, code / 3),
+        "math": min(1.0, math_hits / 3),
+        "questions": min(1.0, max(0, head.count("?") - 1) / 3),
+        "parts": min(1.0, len(_LIST_ITEM.findall(head)) / 4),
+        "reasoning": min(1.0, sum(w in _REASONING_WORDS for w in words) / 3),
+        "domain": min(1.0, sum(w in _DOMAIN_WORDS for w in words) / 3),
+        "simple": 1.0 if simple else 0.0,
     }
 
 
