@@ -71,3 +71,17 @@ class Span:
             out["error"] = dict(self.error)
         out["children"] = [c.to_dict() for c in self.children]
         return out
+
+
+def span_from_dict(data: dict[str, Any]) -> Span:
+    """Rebuild a span tree from its `to_dict` JSON (e.g. a stored trace)."""
+    return Span(
+        name=str(data.get("name", "")),
+        kind=data.get("kind", "attempt"),
+        attributes=dict(data.get("attributes") or {}),
+        children=[span_from_dict(c) for c in data.get("children") or ()],
+        status="error" if data.get("status") == "error" else "ok",
+        error=dict(data["error"]) if data.get("error") else None,
+        start_time=float(data.get("start_time", 0.0)),
+        duration_ms=float(data.get("duration_ms", 0.0)),
+    )
