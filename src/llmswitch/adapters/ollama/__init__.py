@@ -48,4 +48,4 @@ class OllamaAdapter(Adapter):
         self, status: int, headers: Mapping[str, str], body: bytes, target: Target
     ) -> LLMSwitchError:
         """The typed error for a non-2xx response."""
-        return map_error(status, headers, body)
+        return map_error(status, headers, body, target.model)

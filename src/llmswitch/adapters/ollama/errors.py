@@ -17,12 +17,14 @@ CONTEXT_PHRASES = ("context length", "context window", "exceeds the context",
                    "input length exceeds", "prompt is too long")
 
 
-def map_error(status: int, headers: Mapping[str, str], body: bytes) -> LLMSwitchError:
+def map_error(
+    status: int, headers: Mapping[str, str], body: bytes, model: str = "MODEL"
+) -> LLMSwitchError:
     """The typed error for a non-2xx response."""
     data = body_json(body)
     message = data.get("error") if isinstance(data, dict) else None
     text = str(message) if message else (body_snippet(body) or f"HTTP {status}")
-    return error_from_message(text, status, headers, data)
+    return error_from_message(text, status, headers, data, model)
 
 
 def error_from_message(
@@ -30,14 +32,16 @@ def error_from_message(
     status: int | None = None,
     headers: Mapping[str, str] | None = None,
     body: Any = None,
+    model: str = "MODEL",
 ) -> LLMSwitchError:
     """Map an error message (with its status; a mid-stream error has none and counts as 500)."""
     effective = status if status and status >= 400 else 500
     lowered = message.lower()
     missing = "not found" in lowered and "model" in lowered
     if missing:
-        return ModelNotFoundError(message, status=effective, body=body,
-                                  hint="pull it first: `ollama pull MODEL`")
+        # In the message: the switch replaces a not-found hint with catalog suggestions.
+        return ModelNotFoundError(f"{message} (download it with `ollama pull {model}`)",
+                                  status=effective, body=body)
     return error_for_status(
         effective,
         message,
