@@ -5,6 +5,7 @@ route reaches itself. Errors name the route."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.config.schema import Config
@@ -23,12 +24,21 @@ def _known(name: str, config: Config, catalog: Catalog, extra: Collection[str]) 
     return catalog.lookup(name) is not None
 
 
+def _names(targets: list[Any]) -> list[str | None]:
+    """Target names: strings, or a mapping's `model` (other shapes are the strategy's)."""
+    out: list[str | None] = []
+    for t in targets:
+        name = t.get("model") if isinstance(t, dict) else t
+        out.append(name if isinstance(name, str) else None)
+    return out
+
+
 def check_routes(config: Config, catalog: Catalog, extra: Collection[str] = ()) -> None:
     """Raise ConfigError for an unknown target or a cycle of routes (`extra`: names of
     models given directly to the Switch)."""
     for route_name, route in config.routes.items():
-        for i, target in enumerate(route.targets):
-            if isinstance(target, str) and not _known(target, config, catalog, extra):
+        for i, target in enumerate(_names(route.targets)):
+            if target is not None and not _known(target, config, catalog, extra):
                 suggestions = catalog.suggest(target)
                 hint = ("did you mean " + ", ".join(f'"{s}"' for s in suggestions) + "?"
                         if suggestions else "run `llmswitch models` to list known models")
@@ -47,8 +57,8 @@ def _visit(name: str, path: list[str], done: set[str], config: Config) -> None:
     if name in done or name not in config.routes:
         return
     path.append(name)
-    for target in config.routes[name].targets:
-        if isinstance(target, str):
+    for target in _names(config.routes[name].targets):
+        if target is not None:
             _visit(target, path, done, config)
     path.pop()
     done.add(name)
