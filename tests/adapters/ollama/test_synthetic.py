@@ -121,3 +121,16 @@ def test_malformed_line_is_a_response_error() -> None:
 def test_error_in_a_200_non_streamed_body() -> None:
     with pytest.raises(OverloadedError, match="boom"):
         parse_response(b'{"error": "boom"}')
+
+
+def test_openai_shaped_answers_at_the_native_url_are_read() -> None:
+    """A /v1 server or proxy behind the native base URL: its answers still parse."""
+    from tests.support.fixtures import body_bytes, load
+
+    reply = ADAPTER.parse(body_bytes(load("ollama/v1_chat_plain")), Target("ollama", "m"))
+    assert reply.text == "4200 + 42 = 4242\n" and reply.usage.input_tokens == 21
+    sse = (b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+           b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+           b'"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\ndata: [DONE]\n\n')
+    reply, _ = run_stream(sse, 7, "text/event-stream")
+    assert reply.text == "Hi" and reply.usage.output_tokens == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, Target
-from llmswitch.adapters.framing import FrameDecoder, NDJSONDecoder
+from llmswitch.adapters.framing import FrameDecoder, NDJSONDecoder, SSEDecoder
 from llmswitch.adapters.ollama.errors import map_error
 from llmswitch.adapters.ollama.request import build_body, chat_path
 from llmswitch.adapters.ollama.response import parse_response
@@ -38,8 +38,11 @@ class OllamaAdapter(Adapter):
         return OllamaStreamParser()
 
     def decoder(self, content_type: str) -> FrameDecoder:
-        """NDJSON lines; a plain `application/json` body is read whole."""
+        """NDJSON lines; a plain `application/json` body is read whole; server-sent events
+        (an OpenAI-shaped server at this URL) are read as Chat Completions chunks."""
         kind = content_type.lower()
+        if "text/event-stream" in kind:
+            return SSEDecoder()
         if "application/json" in kind and "ndjson" not in kind:
             return JSONBodyDecoder()
         return NDJSONDecoder()

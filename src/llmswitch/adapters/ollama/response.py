@@ -66,6 +66,10 @@ def parse_response(body: bytes) -> Reply:
         raise ResponseError(f"the response is not a JSON object: {body_snippet(body)!r}")
     if data.get("error"):
         raise error_from_message(str(data["error"]), None, None, data)
+    if "choices" in data:  # an OpenAI-shaped answer (a /v1 server or proxy at this URL)
+        from llmswitch.adapters.openai_chat.response import parse_response as parse_chat
+
+        return parse_chat(body)[0]
     text, thinking, raw_calls = message_parts(data)
     calls = tool_calls_from(raw_calls)
     raw = data.get("done_reason")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmswitch.adapters.base import Reply, StreamParser
-from llmswitch.adapters.framing import FrameDecoder
+from llmswitch.adapters.framing import FrameDecoder, SSEEvent
 from llmswitch.adapters.ollama.errors import error_from_message
 from llmswitch.adapters.ollama.response import (
     finish_reason,
@@ -20,6 +20,7 @@ from llmswitch.adapters.ollama.response import (
     tool_calls_from,
     usage_from,
 )
+from llmswitch.adapters.openai_chat.stream import ChatStreamParser
 from llmswitch.errors import ResponseError
 from llmswitch.messages import ToolCall
 from llmswitch.results import StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
@@ -61,10 +62,13 @@ class OllamaStreamParser(StreamParser):
         self._calls: list[ToolCall] = []
         self._done: Mapping[str, Any] | None = None
         self._model: str | None = None
+        self._chat: ChatStreamParser | None = None
         self.usage = Usage()
 
     def feed(self, frame: Any) -> list[StreamEvent]:
-        """Events from one NDJSON object."""
+        """Events from one NDJSON object (or SSE event, from an OpenAI-shaped server)."""
+        if isinstance(frame, SSEEvent):
+            return self._chat_stream(frame)
         if not isinstance(frame, dict):
             raise ResponseError(f"unexpected stream line: {str(frame)[:120]!r}")
         if frame.get("error"):
@@ -89,8 +93,18 @@ class OllamaStreamParser(StreamParser):
             events.append(UsageUpdate(self.usage))
         return events
 
+    def _chat_stream(self, frame: SSEEvent) -> list[StreamEvent]:
+        if self._chat is None:
+            self._chat = ChatStreamParser(lambda err: error_from_message(
+                str(err.get("message") or err), None, None, dict(err)))
+        events = self._chat.feed(frame)
+        self.usage = self._chat.usage
+        return events
+
     def finish(self) -> Reply:
         """The reply; without a `done: true` object the stream was cut short."""
+        if self._chat is not None:
+            return self._chat.finish()
         if self._done is None:
             got = "".join(self._text)
             raise ResponseError(
