@@ -77,9 +77,12 @@ def request_from_recorded(body: Mapping[str, Any]) -> Request:
         for t in body.get("tools", ()) if t["type"] == "function"
     )
     extra = {"tools": body["tools"]} if body.get("tools") and not tools else {}
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 2:  # the recorded invalid value
+        extra["temperature"], temperature = temperature, None
     fmt = (body.get("text") or {}).get("format")
     settings = Settings(
-        temperature=body.get("temperature"),
+        temperature=temperature,
         tools=tools,
         tool_choice=body.get("tool_choice"),
         response_format=ResponseFormat("json_schema", fmt["schema"], fmt["name"], fmt["strict"])
@@ -136,7 +139,7 @@ def test_system_messages_become_instructions_and_images_input_parts() -> None:
         Message.system("Answer in French."),
         Message.user([TextPart("What is this?"), ImagePart(data=b"\x89PNG")]),
         Message.system("late note"),
-    ), Settings(max_tokens=50, tool_choice="lookup", seed=3,
+    ), Settings(max_tokens=50, tools=(ToolSpec("lookup"),), tool_choice="lookup", seed=3,
                 response_format=ResponseFormat("json")))
     body = ADAPTER.build(request, Target("openai", "gpt-5-pro"), stream=True).body
     assert body is not None
