@@ -153,12 +153,10 @@ def test_json_output_is_the_schema_object() -> None:
                                           "population": 2161000}
 
 
-@pytest.mark.parametrize("name", names("bedrock.converse_stream"))
+@pytest.mark.parametrize("name", [n for n in names("bedrock.converse_stream")
+                                  if load(n)["response"]["status"] == 200])
 def test_truncated_recorded_stream_is_an_error(name: str) -> None:
-    fixture = load(name)
-    if fixture["response"]["status"] >= 400:
-        pytest.skip("error fixture")
-    body = body_bytes(fixture)
+    body = body_bytes(load(name))
     end = body.index(b"messageStop")
     for cut in (end // 3, end - 40, end):
         with pytest.raises(Exception) as caught:
