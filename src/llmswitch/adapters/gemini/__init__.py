@@ -23,6 +23,9 @@ __all__ = ["GeminiAdapter", "JSONArrayDecoder", "build_body", "map_error", "open
 class GeminiAdapter(Adapter):
     """Gemini's REST API (v1beta), authenticated by `x-goog-api-key`."""
 
+    plain_json_stream = False
+    """A JSON body to a stream request is the JSON-array stream form, decoded incrementally."""
+
     def build(self, request: Request, target: Target, stream: bool) -> HttpCall:
         """`POST {base}/v1beta/models/{model}:generateContent` (stream: `…?alt=sse`)."""
         query = {"alt": "sse"} if stream else {}
