@@ -245,7 +245,12 @@ def shaped_request(request: Request, schema: Schema[Any], mode: Mode) -> Request
         return request.with_settings(tools=(tool,), tool_choice=tool.name)
     note = ("Answer with only a JSON value (no prose, no code fence) that matches this JSON "
             "Schema:\n" + json.dumps(schema.json_schema, separators=(",", ":")))
-    return request.with_messages([*request.messages, Message.system(note)])
+    messages = list(request.messages)
+    if messages and messages[0].role == "system":
+        messages[0] = Message.system(messages[0].text + "\n\n" + note)
+    else:
+        messages.insert(0, Message.system(note))
+    return request.with_messages(messages)
 
 
 def _wire_name(name: str) -> str:

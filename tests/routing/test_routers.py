@@ -9,7 +9,7 @@ import pytest
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.messages import ImagePart, Message, ToolSpec
 from llmswitch.request import Request, Settings
-from llmswitch.routing.capability import CapabilityRouter, Candidate, NoCandidateError
+from llmswitch.routing.capability import Candidate, CapabilityRouter, NoCandidateError
 from llmswitch.routing.complexity import ComplexityRouter, HeuristicScorer
 from llmswitch.routing.rules import RuleRouter, estimate_tokens
 
@@ -80,7 +80,7 @@ def test_capability_filters_and_optimises() -> None:
 
 
 def test_capability_explains_every_rejection() -> None:
-    router = CapabilityRouter(cands("local/smollm2-135m") + [Candidate("mystery", None)],
+    router = CapabilityRouter([*cands("local/smollm2-135m"), Candidate("mystery", None)],
                               frozenset({"vision"}))
     with pytest.raises(NoCandidateError) as info:
         router.decide(req("x " * 4000))

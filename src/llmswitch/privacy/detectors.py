@@ -63,6 +63,16 @@ def _ip_ok(text: str) -> bool:
     return True
 
 
+def _phone_ok(text: str) -> bool:
+    """International (`+`), bracketed area code, trunk `0` prefix, or 10-digit NANP."""
+    digits = re.sub(r"\D", "", text)
+    if text.startswith(("+", "(")):
+        return 8 <= len(digits) <= 15
+    if text.startswith("0"):
+        return 10 <= len(digits) <= 12
+    return len(digits) == 10 and bool(re.fullmatch(r"\d{3}[ .-]\d{3}[ .-]\d{4}", text))
+
+
 def _digits(check: Callable[[str], bool]) -> Callable[[str], bool]:
     return lambda t: check(re.sub(r"\D", "", t))
 
@@ -87,8 +97,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], Callable[[str], bool] | None]] = {
                       r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4})*(?![\w:])"), _ip_ok),
     "phone": (re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}"
                          r"(?:[ .-]?\d{2,4}){2,4}(?!\w)"),
-              lambda t: 9 <= len(re.sub(r"\D", "", t)) <= 15 and (
-                  t.lstrip().startswith(("+", "(", "0")) or bool(re.search(r"[ .-]", t)))),
+              _phone_ok),
 }
 
 
