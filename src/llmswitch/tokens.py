@@ -254,6 +254,26 @@ def estimate_request_tokens(request: Request, model: ModelCard | str | None = No
     return total
 
 
+def upper_bound_tokens(request: Request, model: ModelCard | str | None = None) -> int:
+    """A cheap bound that no estimate exceeds: one token per UTF-8 byte (a BPE token is at
+    least one byte) plus the same framing and image allowances. Lets a window check skip
+    tokenizing requests that are obviously small."""
+    image_tokens = IMAGE_TOKENS.get(family_of(model), DEFAULT_IMAGE_TOKENS)
+    total = REPLY_PRIMING
+    for m in request.messages:
+        total += TOKENS_PER_MESSAGE + len(m.text.encode()) + image_tokens * len(m.images) + 1
+        total += sum(TOKENS_PER_MESSAGE + len((c.name + c.arguments).encode())
+                     for c in m.tool_calls)
+    settings = request.settings
+    if settings.tools:
+        specs = [{"name": t.name, "description": t.description,
+                  "parameters": dict(t.parameters)} for t in settings.tools]
+        total += TOOLS_OVERHEAD + TOKENS_PER_TOOL * len(specs) + len(_dumps(specs).encode())
+    if settings.response_format.schema is not None:
+        total += len(_dumps(settings.response_format.schema).encode())
+    return total
+
+
 def _message_tokens(message: Message, model: ModelCard | str | None, image_tokens: int) -> int:
     total = count_text(message.text, model) if message.text else 0
     total += image_tokens * len(message.images)

@@ -13,6 +13,7 @@ import httpx
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
 from llmswitch.adapters.http_errors import body_snippet
+from llmswitch.capabilities import prepare_request
 from llmswitch.catalog.pricing import cost_usd
 from llmswitch.errors import (
     ConfigError,
@@ -78,6 +79,9 @@ class HttpModel(Model):
         started = time.perf_counter()
         deadline = _Deadline(request.settings.timeout)
         try:
+            request, emulated = prepare_request(request, self.target.card)
+            if emulated:
+                span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=False)
             response = await deadline.run(self._send(call))
             try:
@@ -108,6 +112,9 @@ class HttpModel(Model):
         reply: Reply | None = None
         deadline = _Deadline(request.settings.timeout)
         try:
+            request, emulated = prepare_request(request, self.target.card)
+            if emulated:
+                span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=True)
             response = await deadline.run(self._send(call))
             try:
