@@ -173,3 +173,14 @@ def test_forced_tool_fixture_shape_is_what_json_emulation_sends() -> None:
     assert body["tool_choice"] == {"type": "tool", "name": body["tools"][0]["name"]}
     assert body["tools"][0]["input_schema"] == schema
     assert set(body["tools"][0]) == {"name", "description", "input_schema"}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if load(n)["stream"]])
+def test_a_streamed_body_to_a_plain_request_still_parses(name: str) -> None:
+    """A server (or a replay) that streams although `stream` was not asked gives the same."""
+    fixture = load(name)
+    body = body_bytes(fixture)
+    streamed, _ = run_stream(body, 7)
+    plain = ADAPTER.parse(body, Target("anthropic", "m"))
+    assert (plain.text, plain.finish_reason, plain.usage) == (
+        streamed.text, streamed.finish_reason, streamed.usage)

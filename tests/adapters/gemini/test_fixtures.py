@@ -153,3 +153,13 @@ def test_reasoning_is_kept_from_thought_parts() -> None:
     assert reply.reasoning.startswith("**Considering the Constraint**")
     assert reply.text == "Scoop"
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Scoop"]
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if load(n)["stream"]])
+def test_a_streamed_body_to_a_plain_request_still_parses(name: str) -> None:
+    """A server (or a replay) that streams although `generateContent` was called."""
+    body = body_bytes(load(name))
+    streamed, _ = run_stream(body, 7)
+    plain = ADAPTER.parse(body, Target("gemini", "m"))
+    assert (plain.text, plain.finish_reason, plain.usage, plain.tool_calls) == (
+        streamed.text, streamed.finish_reason, streamed.usage, streamed.tool_calls)

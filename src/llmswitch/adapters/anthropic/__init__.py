@@ -32,6 +32,8 @@ class AnthropicAdapter(Adapter):
     def parse(self, body: bytes, target: Target) -> Reply:
         """A 200 body (an error object inside it is raised)."""
         data = body_json(body)
+        if data is None and body.lstrip()[:6] in (b"event:", b"data: "):
+            return self._parse_event_stream(body, target)  # an SSE body to a plain request
         if not isinstance(data, dict):
             raise ResponseError(f"the response is not a JSON object: {body_snippet(body)!r}")
         if data.get("type") == "error" or isinstance(data.get("error"), dict):
@@ -39,6 +41,13 @@ class AnthropicAdapter(Adapter):
         if not isinstance(data.get("content"), list):
             raise ResponseError("the response has no content", body=data)
         return parse_message(data)
+
+    def _parse_event_stream(self, body: bytes, target: Target) -> Reply:
+        decoder = SSEDecoder()
+        parser = MessagesStreamParser(lambda err: error_from_object(err, None))
+        for frame in [*decoder.feed(body), *decoder.close()]:
+            parser.feed(frame)
+        return parser.finish()
 
     def stream_parser(self, request: Request, target: Target) -> MessagesStreamParser:
         """A parser that raises `error` events with their mapped type."""

@@ -36,11 +36,20 @@ class GeminiAdapter(Adapter):
         data = body_json(body)
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
+        if isinstance(data, list) or (data is None and body.lstrip()[:5] == b"data:"):
+            return self._parse_stream_body(body)  # a stream body to a plain request
         if not isinstance(data, dict):
             raise ResponseError(f"the response is not a JSON object: {body_snippet(body)!r}")
         if isinstance(data.get("error"), dict):
             raise error_from_object(data["error"], None, None, data)
         return parse_response(data)
+
+    def _parse_stream_body(self, body: bytes) -> Reply:
+        decoder = StreamDecoder()
+        parser = GenerateStreamParser(lambda err: error_from_object(err, None))
+        for frame in [*decoder.feed(body), *decoder.close()]:
+            parser.feed(frame)
+        return parser.finish()
 
     def stream_parser(self, request: Request, target: Target) -> GenerateStreamParser:
         """A parser that raises error chunks with their mapped type."""
