@@ -110,10 +110,16 @@ def test_migrations_are_versioned_and_idempotent(ledger_url: str) -> None:
     assert [r["version"] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
 
 
-def test_ledger_location_from_env_and_off(tmp_path: Path) -> None:
+def test_ledger_location_from_env_and_off(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from llmswitch.observe.config import DEFAULT_LEDGER, parse_observe
 
-    assert parse_observe({}, {}).ledger == DEFAULT_LEDGER
+    monkeypatch.delenv("LLMSWITCH_LEDGER", raising=False)
+
+    cfg = str(tmp_path / "llmswitch.yaml")
+    assert parse_observe({}, {}, cfg).ledger == str(tmp_path / DEFAULT_LEDGER)
+    assert parse_observe({"ledger": "l.db"}, {}, cfg).ledger == str(tmp_path / "l.db")
+    assert parse_observe({}, {"X": "1"}).ledger is None  # a dict config: no default ledger
     assert parse_observe({}, {"LLMSWITCH_LEDGER": "x.sqlite"}).ledger == "x.sqlite"
     assert parse_observe({}, {"LLMSWITCH_LEDGER": "off"}).ledger is None
     assert parse_observe({"ledger": False}, {"LLMSWITCH_LEDGER": "x"}).ledger is None

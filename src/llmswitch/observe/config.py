@@ -8,9 +8,11 @@ observe:
   otel: {endpoint: http://127.0.0.1:4318/v1/traces, service_name: llmswitch}
 ```
 
-Where the ledger goes: `observe.ledger`, else `$LLMSWITCH_LEDGER` (the Switch's `env`, then
-the process environment), else
-`./.llmswitch/ledger.sqlite`. `false`/`off` (in either) turns it off.
+Where the ledger goes: `observe.ledger` (relative to the config file), else
+`$LLMSWITCH_LEDGER` (the Switch's `env`, then the process environment), else
+`.llmswitch/ledger.sqlite` beside the config file. A Switch built from a dict or from the
+built-in defaults (no config file) has no default ledger: set `observe.ledger` or
+`$LLMSWITCH_LEDGER`. `false`/`off` (in either) turns it off.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llmswitch.errors import ConfigError
@@ -45,7 +48,7 @@ class OtelConfig:
 class ObserveConfig:
     """What to record and where."""
 
-    ledger: str | None = DEFAULT_LEDGER
+    ledger: str | None = None
     traces: bool = True
     content: bool = False
     otel: OtelConfig | None = None
@@ -64,7 +67,7 @@ def parse_observe(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
                           hint="known: " + ", ".join(sorted(KEYS)))
     return ObserveConfig(
-        ledger=_ledger(data.get("ledger"), env, where),
+        ledger=_ledger(data.get("ledger"), env, where, _config_dir(source)),
         traces=_flag(data, "traces", True, where),
         content=_flag(data, "content", False, where),
         otel=_otel(data.get("otel"), where),
@@ -74,17 +77,28 @@ def parse_observe(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     )
 
 
-def _ledger(value: Any, env: Mapping[str, str], where: str) -> str | None:
+def _config_dir(source: str) -> Path | None:
+    """The directory of the config file, or `None` for a dict or the built-in defaults."""
+    if source.startswith("<"):
+        return None
+    return Path(source).expanduser().resolve().parent
+
+
+def _ledger(value: Any, env: Mapping[str, str], where: str, base: Path | None) -> str | None:
     if value is False or (isinstance(value, str) and value.strip().lower() in OFF):
         return None
     if value is None or value is True:
         from_env = env.get(LEDGER_ENV, os.environ.get(LEDGER_ENV))
         if from_env is not None:
             return None if from_env.strip().lower() in OFF else from_env
-        return DEFAULT_LEDGER
+        if base is None:
+            return None
+        return str(base / DEFAULT_LEDGER)
     if not isinstance(value, str):
         raise ConfigError(f"{where}.ledger: give a file path, a postgresql:// URL or false")
-    return value
+    if "://" in value or base is None or Path(value).expanduser().is_absolute():
+        return value
+    return str(base / value)
 
 
 def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
