@@ -114,7 +114,7 @@ def check_context(request: Request, card: ModelCard, catalog: Catalog | None = N
     asked = f"about {estimate:,} input tokens" if not exact else f"{estimate:,} input tokens"
     if output:
         asked += f" + max_tokens {output:,}"
-    better = suggest_model(catalog, card, needed_capabilities(request), judged + output)
+    better = suggest_model(catalog, card, needed_capabilities(request), judged + output, output)
     raise ContextTooLongError(
         f"the request needs {asked}, more than {card.id}'s {card.context_window:,}-token "
         "context window",
@@ -155,13 +155,14 @@ def _with_instruction(request: Request, text: str) -> Request:
 
 
 def suggest_model(catalog: Catalog | None, card: ModelCard, needs: Iterable[Capability],
-                  min_window: int = 0) -> str | None:
-    """A model with every needed capability and a large enough window: the same provider
-    first, then the same family, then the cheapest input price."""
+                  min_window: int = 0, min_output: int = 0) -> str | None:
+    """A model with every needed capability, a large enough window and output limit: the
+    same provider first, then the same family, then the cheapest input price."""
     needed = set(needs)
     candidates = [
         c for c in (catalog if catalog is not None else Catalog.shipped())
         if c.id != card.id and needed <= set(c.capabilities) and c.context_window >= min_window
+        and c.max_output_tokens >= min_output
     ]
     if not candidates:
         return None
