@@ -97,6 +97,7 @@ class ConverseStreamParser(StreamParser):
         return handler(payload) if handler else []
 
     def _exception(self, frame: EventMessage) -> Exception:
+        payload: dict[str, Any] = {}
         if frame.message_type == "error":
             kind = str(frame.headers.get(":error-code", ""))
             message = str(frame.headers.get(":error-message", ""))
@@ -104,7 +105,8 @@ class ConverseStreamParser(StreamParser):
             kind = str(frame.headers.get(":exception-type", ""))
             payload = _payload(frame)
             message = str(payload.get("message") or payload.get("Message") or "")
-        error = error_from_type(kind, message or "error inside the stream", body=message)
+        error = error_from_type(kind, message or "error inside the stream",
+                                body={"type": kind, **payload})
         if self.usage.total_tokens:
             error.usage = self.usage
         return error
