@@ -198,3 +198,13 @@ def test_building_never_mutates_the_request() -> None:
     assert call.body is not None and call.body["stream"] is True
     assert call.body["metadata"] == {"user_id": "u1"}
     assert call.headers["accept"] == "text/event-stream"
+
+
+def test_extra_objects_are_merged_with_ours() -> None:
+    request = Request((Message.user("x"),), Settings(
+        response_format=ResponseFormat.json_schema(SCHEMA),
+        extra={"output_config": {"effort": "low"}, "thinking": {"type": "disabled"}}))
+    out = body(request, Target("anthropic", "m", card(caps=("json_schema",))))
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA},
+                                    "effort": "low"}
+    assert out["thinking"] == {"type": "disabled"}

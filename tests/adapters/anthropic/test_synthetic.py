@@ -171,3 +171,29 @@ async def test_synthetic_529_and_midstream_error_through_switch() -> None:
     error: LLMSwitchError = second.value
     assert error.usage is not None and error.usage.input_tokens == 2420
     assert error.cost_usd is not None and error.cost_usd > 0
+
+
+async def test_synthetic_json_schema_via_forced_tool_through_switch() -> None:
+    """claude-3-5-haiku has no native structured output: the schema becomes a forced tool,
+    the tool input becomes the answer text, and the trace says so."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    sent: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={
+            "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "llmswitch_json_output",
+                         "input": {"city": "Paris"}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 50, "output_tokens": 9}})
+
+    switch = Switch({}, transports={"anthropic": lambda: httpx.MockTransport(handler)},
+                    env={"ANTHROPIC_API_KEY": "k"})
+    async with switch:
+        done = await switch.complete("anthropic/claude-3-5-haiku-20241022", "Capital of France?",
+                                     response_format={"schema": schema, "name": "City"})
+    assert sent[0]["tool_choice"] == {"type": "tool", "name": "llmswitch_json_output"}
+    assert json.loads(done.text) == {"city": "Paris"}
+    assert done.finish_reason == "stop" and done.tool_calls == ()
+    assert done.trace is not None
+    assert done.trace.attributes["llmswitch.emulated"] == ["json_schema via a forced tool call"]

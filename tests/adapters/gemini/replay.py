@@ -19,7 +19,7 @@ from tests.support.fixtures import ROOT
 ADAPTER = GeminiAdapter()
 MAPPED = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
 UNMAPPED_CONFIG = {"thinkingConfig", "responseModalities", "candidateCount", "topK"}
-"""generationConfig fields llmswitch settings do not express (left out of the comparison)."""
+"""generationConfig fields llmswitch settings do not name: a user passes them in `extra`."""
 SCHEMA_KEYS = ("responseSchema", "responseJsonSchema")
 
 
@@ -67,8 +67,16 @@ def request_from_body(body: dict[str, Any]) -> Request:
                     for t in body.get("tools", ()) for d in t.get("functionDeclarations", ())),
         tool_choice=_choice(body.get("toolConfig")),
         response_format=_format(config),
-        extra={k: v for k, v in body.items() if k not in MAPPED},
+        extra=_extra(body, config),
     ))
+
+
+def _extra(body: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    extra = {k: v for k, v in body.items() if k not in MAPPED}
+    unmapped = {k: v for k, v in config.items() if k in UNMAPPED_CONFIG}
+    if unmapped:
+        extra["generationConfig"] = unmapped
+    return extra
 
 
 def _format(config: dict[str, Any]) -> ResponseFormat:
@@ -137,8 +145,7 @@ def normalise(body: dict[str, Any]) -> dict[str, Any]:
     if calling and len(calling.get("allowedFunctionNames") or ()) > 1:
         calling = {"mode": calling["mode"]}  # several allowed names: not expressible
     out["toolConfig"] = calling
-    config = {k: v for k, v in (body.get("generationConfig") or {}).items()
-              if k not in UNMAPPED_CONFIG}
+    config = dict(body.get("generationConfig") or {})
     for key in SCHEMA_KEYS:
         if key in config:
             config["schema"] = _schema(config.pop(key))

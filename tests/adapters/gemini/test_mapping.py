@@ -240,3 +240,10 @@ def test_building_never_mutates_the_request() -> None:
     body = build_body(request)
     assert repr(request) == before
     assert body["safetySettings"] == [{"category": "X"}]
+
+
+def test_extra_generation_config_is_merged_not_replaced() -> None:
+    request = Request((Message.user("x"),), Settings(
+        max_tokens=100, extra={"generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}}))
+    assert build_body(request)["generationConfig"] == {
+        "maxOutputTokens": 100, "thinkingConfig": {"thinkingBudget": 0}}

@@ -8,6 +8,7 @@ output when the model's card has `json_schema`, else a forced tool named `JSON_T
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from llmswitch.adapters.base import Target
@@ -35,7 +36,10 @@ def build_body(request: Request, target: Target, stream: bool) -> dict[str, Any]
     body.update(settings_json(request.settings, native_schema(target)))
     if stream:
         body["stream"] = True
-    body.update(request.settings.extra)
+    for key, value in request.settings.extra.items():
+        current = body.get(key)  # an object meets an object key by key (`output_config`)
+        body[key] = {**current, **value} if isinstance(current, Mapping) and isinstance(
+            value, Mapping) else value
     return body
 
 

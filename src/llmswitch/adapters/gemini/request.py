@@ -46,7 +46,18 @@ def build_body(request: Request) -> dict[str, Any]:
     config = generation_config(settings)
     if config:
         body["generationConfig"] = config
-    body.update(settings.extra)
+    return merge_extra(body, settings.extra)
+
+
+def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`Settings.extra` over the body; an object meets an object key by key (so
+    `extra={"generationConfig": {"thinkingConfig": ...}}` keeps `maxOutputTokens`)."""
+    for key, value in extra.items():
+        current = body.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            body[key] = {**current, **value}
+        else:
+            body[key] = value
     return body
 
 
