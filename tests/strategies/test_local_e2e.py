@@ -16,7 +16,7 @@ def _model_missing() -> str | None:
         from llmswitch.local.paths import default_smollm2_path
 
         default_smollm2_path()
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip, saying why
+    except Exception as exc:
         return str(exc)
     return None
 
