@@ -1,7 +1,7 @@
 """A fault-injecting OpenAI-compatible server on 127.0.0.1 for resilience tests and benchmarks.
 
 Each request's behaviour comes from a script per model name (the body's `model`), consumed in
-order (the last entry repeats), or from a `chooser(model, n)` callable:
+order (the last entry repeats), or from a `chooser(model, n, stream)` callable:
 
     ok                       a normal answer (JSON, or SSE when the request streams)
     429 / 429:2.5            rate limited, without / with `retry-after: 2.5`
@@ -14,6 +14,9 @@ order (the last entry repeats), or from a `chooser(model, n)` callable:
     cut_late                 stream: text and the usage chunk, no finish, then drops
     malformed                stream: a text chunk, then a chunk that is not JSON
     drip                     stream: the answer one word at a time, `drip_s` apart
+
+A continuation request (last messages: the assistant's partial answer, then a user turn) is
+answered with the rest of the answer, as a model that continues faithfully would.
 
 Runs in the caller's event loop: `async with MockUpstream() as up: up.base_url`.
 """
@@ -48,7 +51,7 @@ class MockUpstream:
     answer: str = ANSWER
     drip_s: float = 0.05
     hang_s: float = 30.0
-    chooser: Callable[[str, int], str] | None = None
+    chooser: Callable[[str, int, bool], str] | None = None
     seen: list[Seen] = field(default_factory=list)
     _scripts: dict[str, list[str]] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -83,11 +86,11 @@ class MockUpstream:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 2)
 
-    def _fault(self, model: str) -> str:
+    def _fault(self, model: str, stream: bool) -> str:
         n = self._counts[model]
         self._counts[model] = n + 1
         if self.chooser is not None:
-            return self.chooser(model, n)
+            return self.chooser(model, n, stream)
         faults = self._scripts.get(model, ["ok"])
         return faults[min(n, len(faults) - 1)]
 
@@ -100,7 +103,7 @@ class MockUpstream:
                     return
                 model = str(body.get("model", ""))
                 stream = bool(body.get("stream"))
-                fault = self._fault(model)
+                fault = self._fault(model, stream)
                 self.seen.append(Seen(model, stream, body, fault))
                 if not await self._respond(writer, fault, body, stream):
                     return
@@ -124,12 +127,14 @@ class MockUpstream:
         if fault == "reset":
             w.transport.abort()
             return False
+        answer = _rest(body, self.answer)
         if not stream:
-            await _json(w, 200, _completion(body, self.answer))
+            await _json(w, 200, _completion(body, answer))
             return True
-        return await self._stream(w, fault, body)
+        return await self._stream(w, fault, body, answer)
 
-    async def _stream(self, w: asyncio.StreamWriter, fault: str, body: dict[str, Any]) -> bool:
+    async def _stream(self, w: asyncio.StreamWriter, fault: str, body: dict[str, Any],
+                      answer: str) -> bool:
         model = str(body.get("model"))
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                 b"transfer-encoding: chunked\r\n\r\n")
@@ -138,7 +143,7 @@ class MockUpstream:
             await w.drain()
             w.transport.abort()
             return False
-        words = [p + " " for p in self.answer.split(" ")]
+        words = [p + " " for p in answer.split(" ")]
         words[-1] = words[-1].rstrip()
         limit = {"cut_after": 2, "malformed": 1, "cut_late": len(words)}.get(fault)
         for i, word in enumerate(words[:limit]):
@@ -146,7 +151,7 @@ class MockUpstream:
             await w.drain()
             if fault == "drip" and i < len(words) - 1:
                 await asyncio.sleep(self.drip_s)
-        usage = _usage(body, self.answer)
+        usage = _usage(body, answer)
         if fault == "cut_after":
             w.transport.abort()
             return False
@@ -181,6 +186,16 @@ async def _read_request(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     raw = await reader.readexactly(length) if length else b"{}"
     data = json.loads(raw)
     return data if isinstance(data, dict) else {}
+
+
+def _rest(body: dict[str, Any], answer: str) -> str:
+    """The answer, or its remainder when the request continues a partial answer."""
+    messages = body.get("messages") or []
+    if len(messages) >= 2 and messages[-2].get("role") == "assistant":
+        partial = str(messages[-2].get("content") or "")
+        if partial and answer.startswith(partial):
+            return answer[len(partial):]
+    return answer
 
 
 def _usage(body: dict[str, Any], answer: str) -> dict[str, int]:
