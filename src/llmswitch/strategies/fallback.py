@@ -14,9 +14,9 @@ routes:
     breaker: {failures: 5, cooldown: 30}   # or false
 ```
 
-An error the route does not fall back on (e.g. `bad_request`, `authentication`) is raised as
-is, carrying the route's trace; when every target fails, `AllAttemptsFailedError` carries each
-attempt's cause. Usage and cost always sum every attempt.
+An error the route does not fall back on (e.g. `bad_request`, `authentication`) on the first
+attempt is raised as is, carrying the route's trace; otherwise, when the route gives up,
+`AllAttemptsFailedError` carries each attempt's cause. Usage and cost always sum every attempt.
 """
 
 from __future__ import annotations
@@ -259,9 +259,9 @@ class Fallback(Model):
     def _final_error(self, tally: Tally, plan: _Plan, last: LLMSwitchError | None
                      ) -> LLMSwitchError:
         tally.decide(None, "no target answered", **_skipped(plan))
-        if last is not None and not matches(last, self.options.fallback_on) and \
-                not is_retryable(last):
-            return tally.raise_as_is(last)
+        if last is not None and len(tally.errors) == 1 and \
+                not matches(last, self.options.fallback_on) and not is_retryable(last):
+            return tally.raise_as_is(last)  # e.g. a bad request: the caller's to fix
         return tally.all_failed(f"route {self.name}: every target failed",
                                 hint="see each cause; the trace shows every attempt")
 
