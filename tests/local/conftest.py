@@ -48,7 +48,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def engine() -> Iterator[LocalEngine]:
     """The cached engine for the default model, loaded once for the whole session."""
     assert MODEL_PATH is not None
-    eng = get_engine(MODEL_PATH)
+    # One thread: on a shared 2-core machine two llama.cpp threads that spin-wait for each
+    # other slow decoding ~10x when other processes take a core (measured 3 vs 30 tok/s).
+    # LocalTransport() reuses this cached engine: the cache key is (path, n_ctx).
+    eng = get_engine(MODEL_PATH, n_threads=1)
     eng.load()
     yield eng
     close_engines()
