@@ -60,7 +60,7 @@ from llmswitch.strategies.registry import RouteContext
 from llmswitch.structured import extract_json
 
 KINDS = ("task", "rules", "capability", "complexity")
-_FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
+_FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)\n?```", re.DOTALL)
 
 PRE_STEPS: dict[str, Callable[[str], str]] = {
     "strip": str.strip,
@@ -69,7 +69,8 @@ PRE_STEPS: dict[str, Callable[[str], str]] = {
 
 
 def _strip_fence(text: str) -> str:
-    match = _FENCE.match(text)
+    """The first fenced block's content (models often add prose around it), else the text."""
+    match = _FENCE.search(text)
     return match.group(1) if match else text.strip()
 
 
