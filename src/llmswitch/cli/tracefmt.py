@@ -16,6 +16,10 @@ SHOWN = (
     ("llmswitch.reason", "reason"),
     ("llmswitch.chosen", "chosen"),
     ("llmswitch.retry_wait_s", "wait_s"),
+    ("llmswitch.policy", "policy"),
+    ("llmswitch.skipped", "skipped"),
+    ("llmswitch.stream_failover", "failovers"),
+    ("llmswitch.stream_failed_after_chars", "failed_after_chars"),
 )
 
 
@@ -47,4 +51,6 @@ def _error(error: dict[str, Any] | None) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
     return str(value)
