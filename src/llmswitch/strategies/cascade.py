@@ -21,6 +21,7 @@ cost sum every stage and every call a check made.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,19 +91,22 @@ class Cascade(Model):
         for i, model in enumerate(self.stages):
             span = Span(f"stage {i + 1}: {model.name}", "step", {"llmswitch.stage": i + 1})
             tally.span.child(span)
+            started = time.perf_counter()
             try:
                 answer = tally.add(await model.complete(staged), span)
             except LLMSwitchError as exc:
                 tally.failed(exc, span)
-                span.fail(exc)
+                span.fail(exc).finish(started)
                 span.attributes["llmswitch.escalate"] = f"{exc.type}: escalating"
                 continue
             best = (answer, model, i)
             if i == last and self.final == "accept":
+                span.finish(started)
                 tally.decide(model.name, f"stage {i + 1} (last) accepted without checks",
                              scores=scores)
                 return tally.result(answer)
             ok, reason, score = await self.judge(request, answer, model, tally, span)
+            span.finish(started)
             if score is not None:
                 scores[model.name] = round(score, 4)
             span.attributes["llmswitch.passed"] = ok

@@ -168,12 +168,14 @@ class Chain(Model):
                 if isinstance(outcome, LLMSwitchError):
                     tally.failed(outcome, span)
                     span.fail(outcome)
+                    span.duration_ms = outcome.trace.duration_ms if outcome.trace else 0.0
                     failed = failed or (step.name, _named(outcome, self.name, step.name))
                 elif isinstance(outcome, BaseException):
                     raise outcome
                 else:
                     completion, value = outcome
                     tally.add(completion, span)
+                    span.duration_ms = round(completion.latency_ms, 3)
                     results[step.name] = completion
                     values[step.name] = completion.text
                     parsed[step.name] = value
