@@ -34,7 +34,7 @@ _CHOICE = re.compile(r"^\s*\(?([A-E])\)?\s*(?:\.|\n|$)")
 def load_routerbench() -> list[dict[str, Any]]:
     """Outcome rows joined with each model's recorded response text."""
     folder = DATA / "routerbench_arc_mbpp_winogrande"
-    rows = pq.read_table(folder / "outcomes_dev.parquet").to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(folder / "outcomes_dev.parquet").to_pylist()
     responses = {r["prompt_id"]: r for r in pq.read_table(folder / "responses_dev.parquet")
                  .to_pylist()}
     for row in rows:

@@ -294,6 +294,7 @@ async def run_structured(
     retries: int = 2,
     card: ModelCard | None = None,
     where: str = "structured output",
+    span_name: str | None = None,
 ) -> Structured[T]:
     """Ask `model` for `schema` with up to `retries` corrective retries.
 
@@ -301,7 +302,7 @@ async def run_structured(
     propagate with the attempts so far in their trace.
     """
     chosen = choose_mode(mode, card)
-    tally = Tally(where, "structured", **{"llmswitch.structured.mode": chosen})
+    tally = Tally(span_name or where, "structured", **{"llmswitch.structured.mode": chosen})
     base = shaped_request(request, schema, chosen)
     current = base
     errors: list[str] = []

@@ -118,7 +118,7 @@ def chain(steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"routes": {"ch": {"strategy": "chain", "steps": steps, **extra}}}
 
 
-SEED = [
+SEED: list[dict[str, Any]] = [
     {"name": "extract", "target": "cheap", "prompt": "Facts in: {input}"},
     {"name": "summary", "target": "long", "prompt": "Summarise: {extract}"},
     {"name": "sentiment", "target": "cheap", "prompt": "Mood of: {input}", "schema": SENTIMENT},

@@ -81,7 +81,7 @@ async def test_capability_route_picks_cheapest_able_model() -> None:
     routes = {"c": {"strategy": "route", "by": "capability", "require": ["json_schema"],
                     "targets": ["openai/gpt-4o", "openai/gpt-4o-mini", "local/smollm2-135m"],
                     "optimize": "cost"}}
-    models = {n: FakeModel(n, [n]) for n in routes["c"]["targets"]}  # type: ignore[union-attr]
+    models = {n: FakeModel(n, [n]) for n in routes["c"]["targets"]}
     s = Switch({"routes": routes}, models=models)
     out = await s.complete("c", "hi", max_tokens=10)
     assert out.text == "local/smollm2-135m"  # free and able

@@ -148,7 +148,8 @@ class Chain(Model):
             return await step.model.complete(ask), None
         result = await run_structured(step.model, ask, Schema.of(step.schema, step.name),
                                       retries=step.retries, card=step.card,
-                                      where=f"routes.{self.name} step {step.name!r}")
+                                      where=f"routes.{self.name} step {step.name!r}",
+                                      span_name=f"structured {step.name}")
         return result.completion, result.value
 
     async def complete(self, request: Request) -> Completion:

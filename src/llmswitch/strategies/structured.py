@@ -49,7 +49,7 @@ class StructuredModel(Model):
         base = request.with_settings(response_format="text")
         result = await run_structured(self.inner, base, Schema.of(schema), mode=self.mode,
                                       retries=self.retries, card=self.card,
-                                      where=f"routes.{self.name}")
+                                      where=f"routes.{self.name}", span_name=self.name)
         return result.completion
 
     def describe(self) -> dict[str, Any]:
