@@ -1,0 +1,268 @@
+"""``llmswitch router``: train learned routers on outcome tables and evaluate them offline.
+
+```
+llmswitch router train --data TABLE [--kind auto|knn|logistic|mf|ensemble|cascade] --out FILE
+llmswitch router eval  --data TABLE --router FILE [--json] [--plot FILE.png] [--task T]
+llmswitch router eval  --data TABLE --kind KIND [--folds 5]      # cross-validated, no router file
+llmswitch router collect --prompts FILE --models a,b,c --grader exact --out TABLE.jsonl
+```
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+KIND_CHOICES = ("auto", "knn", "logistic", "mf", "ensemble", "cascade")
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _need_router_extra() -> None:
+    missing = []
+    for module in ("numpy", "scipy", "sklearn"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise click.ClickException(
+            f"learned routers need {', '.join(missing)}: pip install 'llmswitch[router]'"
+        )
+
+
+def _load(data: str, task: str | None, responses: str | None) -> Any:
+    from llmswitch.evals.table import TableError, load_table
+
+    try:
+        table = load_table(data, responses=responses)
+        return table.for_task(task) if task else table
+    except TableError as exc:
+        raise _fail(exc) from None
+
+
+def _status(quiet: bool) -> Callable[[str], None]:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def report(message: str) -> None:
+        if not quiet:
+            console.print(f"[dim]{message}[/dim]")
+
+    return report
+
+
+@click.group(name="router")
+def router() -> None:
+    """Train and evaluate learned cost-quality routers on recorded outcome tables."""
+
+
+@router.command("train")
+@click.option(
+    "--data", required=True, help="Outcome table (.parquet, .jsonl.gz) or a folder holding one."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(KIND_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Router kind; auto picks by cross-validation on the table.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Router file to write (.npz).",
+)
+@click.option("--task", default=None, help="Train on the rows of one task only.")
+@click.option(
+    "--responses",
+    default=None,
+    help="Recorded responses (default: responses_<split>.parquet beside the table).",
+)
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2, 20),
+    help="Cross-validation folds.",
+)
+@click.option(
+    "--lambda",
+    "lam",
+    type=float,
+    default=None,
+    help="Default λ (quality per USD) stored in the file.",
+)
+@click.option(
+    "--target-cost",
+    type=float,
+    default=None,
+    help="Calibrate λ to this mean cost per request (USD).",
+)
+@click.option(
+    "--min-quality", type=float, default=None, help="Calibrate λ to this mean predicted quality."
+)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def train(
+    data: str,
+    kind: str,
+    out: str,
+    task: str | None,
+    responses: str | None,
+    folds: int,
+    lam: float | None,
+    target_cost: float | None,
+    min_quality: float | None,
+    quiet: bool,
+) -> None:
+    """Train a router on an outcome table and save it."""
+    _need_router_extra()
+    from llmswitch.routing.learned.train import TrainError, train_from_table
+
+    if sum(x is not None for x in (lam, target_cost, min_quality)) > 1:
+        raise click.ClickException("give at most one of --lambda, --target-cost, --min-quality")
+    table = _load(data, task, responses)
+    try:
+        summary = train_from_table(
+            table,
+            kind,
+            out,
+            folds=folds,
+            lam=lam,
+            target_cost=target_cost,
+            min_quality=min_quality,
+            progress=_status(quiet),
+        )
+    except (TrainError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    click.echo(json.dumps(summary) if quiet else _train_text(summary, out))
+
+
+def _train_text(summary: dict[str, Any], out: str) -> str:
+    lines = [
+        f"trained {summary['kind']} router on {summary['n_train']} prompts "
+        f"({len(summary['models'])} models) → {out}",
+        f"λ = {summary['lambda']:.6g} per USD",
+    ]
+    for row in summary.get("selection", []):
+        share = row["cost_share_at_95"]
+        lines.append(
+            f"  cv {row['kind']:<9} AIQ {row['aiq']:.4f}  cost share at 95%: "
+            f"{'—' if share is None else f'{share:.1%}'}"
+        )
+    return "\n".join(lines)
+
+
+@router.command("eval")
+@click.option(
+    "--data", required=True, help="Outcome table to replay on (.parquet, .jsonl.gz or a folder)."
+)
+@click.option("--router", "router_file", default=None, help="Router file from `router train`.")
+@click.option(
+    "--kind",
+    type=click.Choice(KIND_CHOICES),
+    default=None,
+    help="Without --router: cross-validate this kind on the table instead.",
+)
+@click.option("--task", default=None, help="Evaluate on the rows of one task only.")
+@click.option("--responses", default=None, help="Recorded responses for cascade routers.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (see docs/routing.md)."
+)
+@click.option(
+    "--plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the cost-quality plot (PNG).",
+)
+def eval_cmd(
+    data: str,
+    router_file: str | None,
+    kind: str | None,
+    task: str | None,
+    responses: str | None,
+    folds: int,
+    as_json: bool,
+    plot: str | None,
+) -> None:
+    """Replay a router over a table (zero model calls) and report cost and quality."""
+    _need_router_extra()
+    from llmswitch.evals.report import EvalError, evaluate_file, evaluate_kind
+
+    if (router_file is None) == (kind is None):
+        raise click.ClickException("give either --router FILE or --kind KIND (cross-validation)")
+    table = _load(data, task, responses)
+    try:
+        if router_file is not None:
+            report = evaluate_file(table, router_file)
+        else:
+            assert kind is not None
+            report = evaluate_kind(table, kind, folds, progress=_status(as_json))
+    except (EvalError, ValueError) as exc:
+        raise _fail(exc) from None
+    if plot:
+        from llmswitch.evals.plots import PlotError, plot_report
+
+        try:
+            plot_report(report, Path(plot))
+        except PlotError as exc:
+            raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        from llmswitch.evals.report import render_text
+
+        render_text(report, sys.stdout)
+
+
+eval_cmd.name = "eval"
+
+
+@router.command("collect")
+@click.option(
+    "--prompts", required=True, help="JSONL of {prompt_id?, task?, prompt, answer?, test?}."
+)
+@click.option("--models", required=True, help="Comma-separated candidate models (catalog names).")
+@click.option(
+    "--grader",
+    default="exact",
+    show_default=True,
+    help="exact | contains | command:'CMD' (exit 0 = pass; answer on stdin) | judge:MODEL",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Outcome table to write (.jsonl)."
+)
+@click.option("--config", "config_path", default=None, help="llmswitch.yaml (default: discovered).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+def collect(
+    prompts: str, models: str, grader: str, out: str, config_path: str | None, concurrency: int
+) -> None:
+    """Build an outcome table by running candidate models on your prompts and grading the answers.
+
+    Resumable: rows already in --out are skipped. Every call goes through llmswitch, so it is
+    priced and lands in the spend ledger.
+    """
+    from llmswitch.evals.collect import CollectError, run_collect
+
+    try:
+        run_collect(
+            prompts,
+            [m.strip() for m in models.split(",") if m.strip()],
+            grader,
+            out,
+            config_path,
+            concurrency,
+        )
+    except CollectError as exc:
+        raise _fail(exc) from None

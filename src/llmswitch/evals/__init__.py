@@ -1,0 +1,28 @@
+"""Offline evaluation of routers: outcome tables, replay, cost-quality metrics and plots.
+
+Import submodules directly for replay and reports (``llmswitch.evals.replay``,
+``llmswitch.evals.crossval``); this package only re-exports the table type and metrics, which need
+nothing beyond NumPy.
+"""
+
+from llmswitch.evals.metrics import Point, aiq, cost_at_quality, cost_share_at, nondecreasing_hull
+from llmswitch.evals.table import (
+    OutcomeTable,
+    TableError,
+    kfold_indices,
+    load_table,
+    train_test_split,
+)
+
+__all__ = [
+    "OutcomeTable",
+    "Point",
+    "TableError",
+    "aiq",
+    "cost_at_quality",
+    "cost_share_at",
+    "kfold_indices",
+    "load_table",
+    "nondecreasing_hull",
+    "train_test_split",
+]

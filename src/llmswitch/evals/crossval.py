@@ -1,0 +1,99 @@
+"""Cross-validated evaluation and model selection on a development table.
+
+Out-of-fold predictions: each fold's prompts are predicted by a router trained on the other folds
+(folds stratified by task and grouped by identical prompt text), then the λ policy is swept over
+the pooled predictions and scored exactly as ``router eval`` scores a held-out table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
+from llmswitch.evals.table import OutcomeTable, kfold_indices
+from llmswitch.routing.learned.router import Plan, sweep_plans, task_stats, train_router
+
+FloatArray = npt.NDArray[np.float64]
+Progress = Callable[[str], None]
+
+
+def oof_predictions(
+    table: OutcomeTable,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    k: int = 5,
+    progress: Progress | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Out-of-fold predicted quality and cost (n × m) of a router of ``kind``."""
+    quality = np.zeros(table.quality.shape)
+    cost = np.zeros(table.cost.shape)
+    for f, (train, test) in enumerate(kfold_indices(table, k)):
+        if progress:
+            progress(f"{kind}: fold {f + 1}/{k}")
+        router = train_router(table.subset(train), kind, params)
+        pred = router.predict([table.prompts[i] for i in test])
+        quality[test] = pred.quality
+        cost[test] = pred.cost
+    return quality, cost
+
+
+def oof_task_predictions(table: OutcomeTable, k: int = 5) -> tuple[FloatArray, FloatArray]:
+    """Out-of-fold predictions of the task-best baseline (per-task means of the training folds)."""
+    quality = np.zeros(table.quality.shape)
+    cost = np.zeros(table.cost.shape)
+    for train, test in kfold_indices(table, k):
+        q, c = task_predictions(table.subset(test), task_stats(table.subset(train)))
+        quality[test], cost[test] = q, c
+    return quality, cost
+
+
+def cross_validate(
+    table: OutcomeTable,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    k: int = 5,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The ``router eval`` report computed on out-of-fold predictions of ``table``."""
+    lambdas = default_lambdas(table)
+    q, c = oof_predictions(table, kind, params, k, progress)
+    plans: Sequence[Plan] = sweep_plans(q, c, lambdas)
+    report = evaluate(table, plans, oof_task_predictions(table, k), lambdas)
+    report["cross_validation"] = {"folds": k, "kind": kind, "params": dict(params or {})}
+    return report
+
+
+DEFAULT_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("knn", {"k": 25}),
+    ("logistic", {"c": 1.0}),
+    ("mf", {}),
+    ("ensemble", {}),
+)
+
+
+def select_kind(
+    table: OutcomeTable,
+    candidates: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_CANDIDATES,
+    k: int = 5,
+    progress: Progress | None = None,
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """Pick the candidate with the best cross-validated AIQ (ties: lower cost share at 95%)."""
+    results = []
+    for kind, params in candidates:
+        rep = cross_validate(table, kind, params, k, progress)
+        share = rep["cost_share_at_95"]
+        results.append(
+            {
+                "kind": kind,
+                "params": params,
+                "aiq": rep["aiq"],
+                "cost_share_at_95": share,
+                "cost_share_at_100": rep["cost_share_at_100"],
+            }
+        )
+    best = max(results, key=lambda r: (round(r["aiq"], 4), -(r["cost_share_at_95"] or 9.0)))
+    return best["kind"], dict(best["params"]), results

@@ -1,0 +1,162 @@
+"""Replay routers over an outcome table and report the cost-quality curve, AIQ and baselines.
+
+Nothing is called: a plan says, per prompt, which model answered and which models were called; the
+table says what each model's answer was worth and cost. `evaluate` builds the public ``--json``
+report of ``llmswitch router eval`` (documented in ``docs/routing.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from llmswitch.evals.metrics import Point, aiq, cost_share_at, lambda_grid, mix_at_quality
+from llmswitch.evals.table import OutcomeTable
+from llmswitch.routing.learned.router import Plan, sweep_plans
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def plan_point(
+    table: OutcomeTable, plan: Plan, rows: npt.NDArray[np.bool_] | None = None
+) -> dict[str, Any]:
+    """Mean quality, mean cost and per-model call shares of ``plan`` (on ``rows``)."""
+    sel = np.ones(len(table), dtype=bool) if rows is None else rows
+    idx = np.flatnonzero(sel)
+    quality = table.quality[idx, plan.final[idx]]
+    cost = (table.cost[idx] * plan.called[idx]).sum(axis=1)
+    shares = plan.called[idx].mean(axis=0)
+    return {
+        "lambda": plan.lam,
+        "quality": float(quality.mean()),
+        "cost_usd": float(cost.mean()),
+        "model_shares": {m: round(float(s), 6) for m, s in zip(table.models, shares, strict=True)},
+    }
+
+
+def _best_single(table: OutcomeTable, rows: npt.NDArray[np.bool_]) -> tuple[int, float, float]:
+    q = table.quality[rows].mean(axis=0)
+    c = table.cost[rows].mean(axis=0)
+    order = sorted(range(len(table.models)), key=lambda j: (-q[j], c[j]))
+    return order[0], float(q[order[0]]), float(c[order[0]])
+
+
+def curve_summary(
+    table: OutcomeTable, curve: Sequence[dict[str, Any]], rows: npt.NDArray[np.bool_]
+) -> dict[str, Any]:
+    """AIQ and cost shares at 95%/100% of the best single model for a curve on ``rows``."""
+    best, best_q, best_c = _best_single(table, rows)
+    costs = table.cost[rows].mean(axis=0)
+    points = [Point(p["cost_usd"], p["quality"]) for p in curve]
+    out: dict[str, Any] = {
+        "aiq": aiq(points, float(costs.min()), float(costs.max())),
+        "cost_share_at_95": cost_share_at(points, 0.95 * best_q, best_c),
+        "cost_share_at_100": cost_share_at(points, best_q, best_c),
+    }
+    for pct in (95, 100):
+        mix = mix_at_quality(points, pct / 100 * best_q)
+        key = f"best_single_call_share_at_{pct}"
+        if mix is None:
+            out[key] = None
+        else:
+            a, b, t = mix
+            share_a = curve[a]["model_shares"][table.models[best]]
+            share_b = curve[b]["model_shares"][table.models[best]]
+            out[key] = (1 - t) * share_a + t * share_b
+    return out
+
+
+def baselines(
+    table: OutcomeTable,
+    task_pred: tuple[FloatArray, FloatArray] | None,
+    lambdas: Sequence[float],
+    rows: npt.NDArray[np.bool_],
+) -> dict[str, Any]:
+    """Single models, best single, random, zero router, task-best and oracle on ``rows``."""
+    q = table.quality[rows].mean(axis=0)
+    c = table.cost[rows].mean(axis=0)
+    single = {
+        m: {"quality": float(q[j]), "cost_usd": float(c[j])} for j, m in enumerate(table.models)
+    }
+    singles = [Point(float(c[j]), float(q[j])) for j in range(len(table.models))]
+    _, best_q, best_c = _best_single(table, rows)
+    out: dict[str, Any] = {
+        "single": single,
+        "random": {"quality": float(q.mean()), "cost_usd": float(c.mean())},
+        "zero_router": {
+            "aiq": aiq(singles, float(c.min()), float(c.max())),
+            "cost_share_at_95": cost_share_at(singles, 0.95 * best_q, best_c),
+            "cost_share_at_100": cost_share_at(singles, best_q, best_c),
+        },
+    }
+    oracle = sweep_plans(table.quality, table.cost, lambdas)
+    out["oracle"] = _baseline_curve(table, oracle, rows, first=True)
+    if task_pred is not None:
+        out["task_best"] = _baseline_curve(
+            table, sweep_plans(*task_pred, lambdas), rows, first=True
+        )
+    return out
+
+
+def _baseline_curve(
+    table: OutcomeTable, plans: list[Plan], rows: npt.NDArray[np.bool_], first: bool
+) -> dict[str, Any]:
+    curve = [plan_point(table, p, rows) for p in plans]
+    top = curve[0]  # λ = 0: the best predicted model per prompt
+    return {
+        "quality": top["quality"],
+        "cost_usd": top["cost_usd"],
+        **curve_summary(table, curve, rows),
+    }
+
+
+def task_predictions(
+    table: OutcomeTable, stats: dict[str, dict[str, list[float]]]
+) -> tuple[FloatArray, FloatArray]:
+    """Per-row predictions of the task-best baseline from per-task training means."""
+    fallback = stats["*"]
+    q = np.asarray([stats.get(t, fallback)["quality"] for t in table.tasks], dtype=np.float64)
+    c = np.asarray([stats.get(t, fallback)["cost"] for t in table.tasks], dtype=np.float64)
+    return q, c
+
+
+def evaluate(
+    table: OutcomeTable,
+    plans: Sequence[Plan],
+    task_pred: tuple[FloatArray, FloatArray] | None = None,
+    lambdas: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """The ``router eval`` report for ``plans`` replayed on ``table``."""
+    grid = list(lambdas) if lambdas is not None else default_lambdas(table)
+    all_rows = np.ones(len(table), dtype=bool)
+    curve = [plan_point(table, p) for p in plans]
+    best, best_q, best_c = _best_single(table, all_rows)
+    report: dict[str, Any] = {
+        "n_prompts": len(table),
+        "models": list(table.models),
+        "best_single": {"model": table.models[best], "quality": best_q, "cost_usd": best_c},
+        **curve_summary(table, curve, all_rows),
+        "curve": curve,
+        "baselines": baselines(table, task_pred, grid, all_rows),
+        "per_task": {},
+    }
+    tasks = np.asarray(table.tasks)
+    for task in table.task_names:
+        rows = tasks == task
+        t_curve = [plan_point(table, p, rows) for p in plans]
+        b, bq, bc = _best_single(table, rows)
+        report["per_task"][task] = {
+            "n_prompts": int(rows.sum()),
+            "best_single": {"model": table.models[b], "quality": bq, "cost_usd": bc},
+            **curve_summary(table, t_curve, rows),
+            "baselines": baselines(table, task_pred, grid, rows),
+        }
+    return report
+
+
+def default_lambdas(table: OutcomeTable) -> list[float]:
+    """The λ grid used for a table: geometric around the median model cost."""
+    return lambda_grid(float(np.median(table.cost.mean(axis=0))))

@@ -1,0 +1,125 @@
+"""``router eval``: replay a saved router (or cross-validate a kind) and render the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
+from llmswitch.evals.table import OutcomeTable
+
+Progress = Callable[[str], None]
+
+
+class EvalError(ValueError):
+    """Evaluation could not proceed (the message says why)."""
+
+
+def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any]:
+    """Replay the router saved at ``router_path`` over ``table``."""
+    from llmswitch.routing.learned.io import RouterFileError, load_router
+
+    try:
+        router = load_router(router_path)
+    except RouterFileError as exc:
+        raise EvalError(str(exc)) from None
+    missing = [m for m in router.models if m not in table.models]
+    if missing:
+        raise EvalError(
+            f"table {table.source} has no outcomes for router model(s) {', '.join(missing)}"
+        )
+    table = table.select_models(router.models)
+    lambdas = default_lambdas(table)
+    notes: list[str] = []
+    plans = (
+        router.replay_table(table, lambdas, notes)
+        if hasattr(router, "replay_table")
+        else router.replay(list(table.prompts), lambdas)
+    )
+    stats = router.info.get("task_stats")
+    report = evaluate(table, plans, task_predictions(table, stats) if stats else None, lambdas)
+    report["router"] = {
+        "file": str(router_path),
+        "kind": router.kind,
+        "lambda": router.lam,
+        "trained_on": router.info.get("source"),
+        "n_train": router.info.get("n_train"),
+        "notes": notes,
+    }
+    return report
+
+
+def evaluate_kind(
+    table: OutcomeTable, kind: str, folds: int = 5, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Cross-validated report of ``kind`` (``auto``: the kind cross-validation selects)."""
+    from llmswitch.evals.crossval import cross_validate, select_kind
+    from llmswitch.routing.learned.train import default_params
+
+    selection: list[dict[str, Any]] = []
+    if kind == "auto":
+        kind, params, selection = select_kind(table, k=folds, progress=progress)
+    else:
+        params = default_params(kind)
+    if kind == "cascade":
+        from llmswitch.routing.learned.cascade import cross_validate_cascade
+
+        report = cross_validate_cascade(table, folds, progress)
+    else:
+        report = cross_validate(table, kind, params, folds, progress)
+    report["cross_validation"]["selection"] = selection
+    return report
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+def render_text(report: dict[str, Any], out: TextIO) -> None:
+    """Human-readable summary of a report (rich tables)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, width=110)
+    best = report["best_single"]
+    console.print(
+        f"{report['n_prompts']} prompts, best single model {best['model']}: "
+        f"quality {best['quality']:.4f} at ${best['cost_usd']:.6f}/prompt"
+    )
+    summary = Table("router / baseline", "AIQ", "cost @95%", "cost @100%", "quality", "$/prompt")
+    summary.add_row(
+        "router",
+        f"{report['aiq']:.4f}",
+        _pct(report["cost_share_at_95"]),
+        _pct(report["cost_share_at_100"]),
+        "",
+        "",
+    )
+    for name in ("task_best", "oracle", "zero_router"):
+        b = report["baselines"].get(name)
+        if b:
+            summary.add_row(
+                name,
+                f"{b['aiq']:.4f}",
+                _pct(b["cost_share_at_95"]),
+                _pct(b["cost_share_at_100"]),
+                f"{b['quality']:.4f}" if "quality" in b else "",
+                f"{b['cost_usd']:.6f}" if "cost_usd" in b else "",
+            )
+    rnd = report["baselines"]["random"]
+    summary.add_row("random", "", "", "", f"{rnd['quality']:.4f}", f"{rnd['cost_usd']:.6f}")
+    console.print(summary)
+    per_task = Table("task", "n", "best single", "AIQ", "cost @95%", "cost @100%", "task-best AIQ")
+    for task, row in report["per_task"].items():
+        tb = row["baselines"].get("task_best", {})
+        per_task.add_row(
+            task,
+            str(row["n_prompts"]),
+            row["best_single"]["model"],
+            f"{row['aiq']:.4f}",
+            _pct(row["cost_share_at_95"]),
+            _pct(row["cost_share_at_100"]),
+            f"{tb['aiq']:.4f}" if tb else "",
+        )
+    console.print(per_task)

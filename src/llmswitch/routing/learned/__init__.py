@@ -1,0 +1,30 @@
+"""Learned cost-quality routers trained on outcome tables.
+
+``LearnedRouter.decide(prompt, candidates)`` returns a `LearnedDecision` with each candidate's
+predicted quality and cost; the choice maximises ``quality − λ·cost`` (`policy.choose`). Routers
+save to versioned ``.npz`` files that load without pickle (`save_router`, `load_router`).
+Needs the ``router`` extra (numpy, scipy, scikit-learn for training).
+"""
+
+from llmswitch.routing.learned.io import RouterFileError, load_router, save_router
+from llmswitch.routing.learned.policy import calibrate_lambda, choose
+from llmswitch.routing.learned.router import (
+    KINDS,
+    LearnedDecision,
+    LearnedRouter,
+    Prediction,
+    train_router,
+)
+
+__all__ = [
+    "KINDS",
+    "LearnedDecision",
+    "LearnedRouter",
+    "Prediction",
+    "RouterFileError",
+    "calibrate_lambda",
+    "choose",
+    "load_router",
+    "save_router",
+    "train_router",
+]

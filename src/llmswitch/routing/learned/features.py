@@ -1,0 +1,197 @@
+"""Prompt features: hashed TF-IDF word n-grams (whole prompt and its tail) plus lexical statistics.
+
+Hashing makes the vocabulary stateless; training only learns which hashed columns to keep (document
+frequency >= ``min_df``), their IDF weights and the scaling of the lexical features. Everything is a
+plain array, so a featurizer saves to ``.npz`` and loads without pickle. Cost: well under 1 ms per
+prompt on one core (see ``benchmarks/routing/feature_speed.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse  # type: ignore[import-untyped]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+HASH_BITS = 20
+TAIL_CHARS = 400
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+LEXICAL_NAMES = (
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "digit_frac",
+    "upper_frac",
+    "punct_frac",
+    "code_marks",
+    "math_marks",
+    "question_marks",
+    "choice_marks",
+)
+
+
+def _crc_hash(token: str) -> int:
+    """Stable 64-bit FNV-1a hash of ``token`` (Python's ``hash`` is salted per process)."""
+    h = 0xCBF29CE484222325
+    for byte in token.encode("utf-8"):
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+_HASH_CACHE: dict[str, int] = {}
+
+
+def _bucket(token: str) -> int:
+    value = _HASH_CACHE.get(token)
+    if value is None:
+        value = _crc_hash(token) & ((1 << HASH_BITS) - 1)
+        if len(_HASH_CACHE) < 500_000:
+            _HASH_CACHE[token] = value
+    return value
+
+
+def analyse(text: str) -> list[str]:
+    """Tokens of ``text``: lower-cased unigrams and bigrams, also for its tail (prefixed)."""
+    tokens = _TOKEN.findall(text.lower())
+    tail = _TOKEN.findall(text[-TAIL_CHARS:].lower())
+    out = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+    out += [f"t|{t}" for t in tail]
+    out += [f"t|{a} {b}" for a, b in pairwise(tail)]
+    return out
+
+
+def hashed_counts(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Sparse term-frequency matrix (sublinear: 1 + log tf) over ``2**HASH_BITS`` hashed columns."""
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for text in texts:
+        counts: dict[int, int] = {}
+        for tok in analyse(text):
+            col = _bucket(tok)
+            counts[col] = counts.get(col, 0) + 1
+        indices.extend(counts.keys())
+        data.extend(1.0 + math.log(c) for c in counts.values())
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.asarray(data), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+        shape=(len(texts), 1 << HASH_BITS),
+    )
+
+
+def lexical(texts: Sequence[str]) -> FloatArray:
+    """Cheap lexical statistics of each text (see ``LEXICAL_NAMES``)."""
+    rows = []
+    for text in texts:
+        n = max(len(text), 1)
+        rows.append(
+            [
+                math.log1p(len(text)),
+                math.log1p(len(text.split())),
+                math.log1p(text.count("\n")),
+                sum(c.isdigit() for c in text) / n,
+                sum(c.isupper() for c in text) / n,
+                sum((not c.isalnum()) and (not c.isspace()) for c in text) / n,
+                math.log1p(text.count("```") + text.count("def ") + text.count("return ")),
+                math.log1p(text.count("$") + text.count("\\frac") + text.count("=")),
+                math.log1p(text.count("?")),
+                math.log1p(len(re.findall(r"(?m)^\(?[A-E][).:]", text))),
+            ]
+        )
+    return np.asarray(rows, dtype=np.float64).reshape(len(texts), len(LEXICAL_NAMES))
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features of a batch of prompts: TF-IDF (sparse, L2-normalised) and lexical (dense)."""
+
+    tfidf: sparse.csr_matrix
+    dense: FloatArray
+
+    def __len__(self) -> int:
+        """Return the number of prompts."""
+        return int(self.tfidf.shape[0])
+
+    def rows(self, index: Sequence[int] | IntArray) -> Features:
+        """Return the features of the prompts at ``index``."""
+        idx = np.asarray(index, dtype=np.int64)
+        return Features(self.tfidf[idx], self.dense[idx])
+
+    def stacked(self) -> sparse.csr_matrix:
+        """TF-IDF and lexical features side by side (for linear models)."""
+        return sparse.hstack([self.tfidf, sparse.csr_matrix(self.dense)], format="csr")
+
+
+class Featurizer:
+    """Turns prompts into `Features`; fitted on training prompts, saved as plain arrays."""
+
+    def __init__(
+        self, keep: IntArray, idf: FloatArray, dense_mean: FloatArray, dense_std: FloatArray
+    ):
+        """Create from fitted arrays (use `Featurizer.fit` to learn them)."""
+        self.keep = np.asarray(keep, dtype=np.int64)
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.dense_mean = np.asarray(dense_mean, dtype=np.float64)
+        self.dense_std = np.asarray(dense_std, dtype=np.float64)
+        self._col = np.full(1 << HASH_BITS, -1, dtype=np.int64)
+        self._col[self.keep] = np.arange(len(self.keep))
+
+    @property
+    def n_tfidf(self) -> int:
+        """Number of kept TF-IDF columns."""
+        return len(self.keep)
+
+    @property
+    def n_features(self) -> int:
+        """Width of `Features.stacked`."""
+        return len(self.keep) + len(self.dense_mean)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], min_df: int = 2) -> Featurizer:
+        """Learn kept columns, IDF and lexical scaling from ``texts``."""
+        counts = hashed_counts(texts)
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        keep = np.flatnonzero(df >= min(min_df, max(len(texts), 1)))
+        n = len(texts)
+        idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
+        lex = lexical(texts)
+        std = lex.std(axis=0)
+        return cls(keep, idf, lex.mean(axis=0), np.where(std > 1e-9, std, 1.0))
+
+    def transform(self, texts: Sequence[str]) -> Features:
+        """Features of ``texts``."""
+        counts = hashed_counts(texts)
+        cols = self._col[counts.indices]
+        mask = cols >= 0
+        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        values = counts.data[mask] * self.idf[cols[mask]]
+        tfidf = sparse.csr_matrix(
+            (values, (row_of[mask], cols[mask])), shape=(len(texts), len(self.keep))
+        )
+        norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
+        tfidf = sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ tfidf
+        dense = (lexical(texts) - self.dense_mean) / self.dense_std
+        return Features(tfidf.tocsr(), dense)
+
+    def to_arrays(self) -> dict[str, Any]:
+        """The fitted arrays, for saving."""
+        return {
+            "keep": self.keep.astype(np.int32),
+            "idf": self.idf.astype(np.float32),
+            "dense_mean": self.dense_mean,
+            "dense_std": self.dense_std,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any]) -> Featurizer:
+        """Rebuild from `to_arrays` output."""
+        return cls(arrays["keep"], arrays["idf"], arrays["dense_mean"], arrays["dense_std"])

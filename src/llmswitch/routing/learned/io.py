@@ -1,0 +1,131 @@
+"""Saving and loading routers as versioned ``.npz`` files that load without pickle.
+
+A router file is a NumPy ``.npz`` archive holding only numeric arrays: ``__meta__`` is the UTF-8
+bytes of a JSON document (format name and version, kind, models, hyper-parameters, training
+info) and every other entry is ``<component>/<array>``. Files are read with
+``numpy.load(..., allow_pickle=False)``, so a malicious file cannot execute code; it can only fail
+to validate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmswitch.routing.learned.cost import CostModel
+from llmswitch.routing.learned.features import Featurizer
+from llmswitch.routing.learned.quality import QualityModel
+from llmswitch.routing.learned.router import QUALITY_KINDS, LearnedRouter
+
+FORMAT = "llmswitch-router"
+VERSION = 1
+
+
+class RouterFileError(ValueError):
+    """A router file is missing, unreadable, of another format or version, or inconsistent."""
+
+
+def _group(arrays: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def router_to_arrays(router: LearnedRouter) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Meta document and arrays of a `LearnedRouter` (used for nesting inside other routers)."""
+    arrays: dict[str, Any] = {}
+    for k, v in router.featurizer.to_arrays().items():
+        arrays[f"features/{k}"] = v
+    for k, v in router.cost_model.to_arrays().items():
+        arrays[f"cost/{k}"] = v
+    parts = []
+    for i, qm in enumerate(router.quality_models):
+        parts.append({"kind": qm.kind, "params": qm.params()})
+        for k, v in qm.to_arrays().items():
+            arrays[f"quality{i}/{k}"] = v
+    meta = {
+        "kind": router.kind,
+        "models": list(router.models),
+        "lambda": router.lam,
+        "quality_parts": parts,
+        "info": router.info,
+    }
+    return meta, arrays
+
+
+def router_from_arrays(meta: dict[str, Any], arrays: dict[str, Any]) -> LearnedRouter:
+    """Inverse of `router_to_arrays`."""
+    try:
+        parts: list[QualityModel] = []
+        for i, part in enumerate(meta["quality_parts"]):
+            cls = QUALITY_KINDS.get(part["kind"])
+            if cls is None:
+                raise RouterFileError(f"unknown quality model kind {part['kind']!r}")
+            parts.append(cls.from_arrays(part["params"], _group(arrays, f"quality{i}")))
+        return LearnedRouter(
+            kind=meta["kind"],
+            models=tuple(meta["models"]),
+            featurizer=Featurizer.from_arrays(_group(arrays, "features")),
+            quality_models=parts,
+            cost_model=CostModel.from_arrays(_group(arrays, "cost")),
+            lam=float(meta.get("lambda", 0.0)),
+            info=dict(meta.get("info", {})),
+        )
+    except (KeyError, TypeError) as exc:
+        raise RouterFileError(f"router file is inconsistent: missing {exc}") from None
+
+
+def write_router_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
+    """Write ``meta`` (JSON) and ``arrays`` as a compressed ``.npz`` router file."""
+    doc = {"format": FORMAT, "version": VERSION, **meta}
+    payload = {"__meta__": np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8), **arrays}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **payload)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def read_router_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a router file's meta document and arrays (never unpickles)."""
+    p = Path(path)
+    if not p.is_file():
+        raise RouterFileError(f"router file {str(p)!r} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise RouterFileError(f"{p}: not a router file ({exc})") from None
+    raw = arrays.pop("__meta__", None)
+    if raw is None:
+        raise RouterFileError(f"{p}: not a router file (no __meta__ entry)")
+    try:
+        meta = json.loads(bytes(raw.astype(np.uint8)).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RouterFileError(f"{p}: unreadable metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise RouterFileError(f"{p}: not an {FORMAT} file")
+    if meta.get("version") != VERSION:
+        raise RouterFileError(
+            f"{p}: router file version {meta.get('version')} is not supported "
+            f"(this llmswitch reads version {VERSION}); retrain it with `llmswitch router train`"
+        )
+    return meta, arrays
+
+
+def save_router(router: Any, path: str | Path) -> None:
+    """Save a `LearnedRouter` or `CascadeRouter` to ``path``."""
+    to_arrays = getattr(router, "to_file_parts", None)
+    meta, arrays = to_arrays() if to_arrays is not None else router_to_arrays(router)
+    write_router_file(path, meta, arrays)
+
+
+def load_router(path: str | Path) -> Any:
+    """Load a router file written by `save_router` (a `LearnedRouter` or `CascadeRouter`)."""
+    meta, arrays = read_router_file(path)
+    if meta.get("kind") == "cascade":
+        from llmswitch.routing.learned.cascade import CascadeRouter
+
+        return CascadeRouter.from_file_parts(meta, arrays)
+    return router_from_arrays(meta, arrays)

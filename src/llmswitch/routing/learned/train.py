@@ -1,0 +1,119 @@
+"""Training behind ``llmswitch router train``: kind selection, λ calibration, saving."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmswitch.evals.table import OutcomeTable
+from llmswitch.routing.learned.io import save_router
+from llmswitch.routing.learned.policy import calibrate_lambda
+from llmswitch.routing.learned.router import KINDS, LearnedRouter, train_router
+
+Progress = Callable[[str], None]
+
+
+class TrainError(ValueError):
+    """Training could not proceed (the message says why)."""
+
+
+def default_params(kind: str) -> dict[str, Any]:
+    """Hyper-parameters used for ``kind`` unless cross-validation picks others."""
+    from llmswitch.evals.crossval import DEFAULT_CANDIDATES
+
+    return next((dict(p) for k, p in DEFAULT_CANDIDATES if k == kind), {})
+
+
+def _calibrate(
+    router: LearnedRouter,
+    table: OutcomeTable,
+    folds: int,
+    lam: float | None,
+    target_cost: float | None,
+    min_quality: float | None,
+) -> float:
+    """λ from the explicit value, a target on out-of-fold predictions, or the default target.
+
+    The default target is the best single model's mean quality on the training table: route as
+    well as the best model at the least predicted cost.
+    """
+    if lam is not None:
+        return lam
+    from llmswitch.evals.crossval import oof_predictions
+
+    base_kind = router.kind
+    q, c = oof_predictions(table, base_kind, router.info.get("params"), folds)
+    if target_cost is not None:
+        return calibrate_lambda(q, c, target_cost=target_cost)
+    goal = min_quality if min_quality is not None else float(table.quality.mean(axis=0).max())
+    try:
+        return calibrate_lambda(q, c, min_quality=goal)
+    except ValueError:
+        if min_quality is not None:
+            raise
+        return 0.0
+
+
+def train_from_table(
+    table: OutcomeTable,
+    kind: str,
+    out: str | Path,
+    *,
+    folds: int = 5,
+    lam: float | None = None,
+    target_cost: float | None = None,
+    min_quality: float | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train (selecting the kind by cross-validation if ``auto``), calibrate λ, save to ``out``."""
+    if len(table) < 2 * folds:
+        raise TrainError(
+            f"table has {len(table)} prompts; need at least {2 * folds} to train with {folds} folds"
+        )
+    selection: list[dict[str, Any]] = []
+    if kind == "auto":
+        from llmswitch.evals.crossval import select_kind
+
+        kind, params, selection = select_kind(table, k=folds, progress=progress)
+    else:
+        params = default_params(kind)
+    if kind == "cascade":
+        from llmswitch.routing.learned.cascade import train_cascade
+
+        if progress:
+            progress("training cascade scorer")
+        cascade = train_cascade(table, folds=folds, lam=lam or 0.0)
+        save_router(cascade, out)
+        return _summary(cascade.base, "cascade", cascade.lam, selection)
+    if kind not in KINDS:
+        raise TrainError(
+            f"unknown router kind {kind!r}; choose from auto, {', '.join(KINDS)}, cascade"
+        )
+    if progress:
+        progress(f"training {kind} on {len(table)} prompts")
+    router = train_router(table, kind, params)
+    if progress:
+        progress("calibrating λ on out-of-fold predictions")
+    router.lam = _calibrate(router, table, folds, lam, target_cost, min_quality)
+    router.info["selection"] = selection
+    save_router(router, out)
+    return _summary(router, kind, router.lam, selection)
+
+
+def _summary(
+    router: LearnedRouter, kind: str, lam: float, selection: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "params": router.info.get("params", {}),
+        "n_train": router.info.get("n_train"),
+        "models": list(router.models),
+        "lambda": float(lam),
+        "selection": selection,
+        "model_mean_quality": [
+            float(x) for x in np.asarray(router.info["task_stats"]["*"]["quality"])
+        ],
+    }
