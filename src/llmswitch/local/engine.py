@@ -59,6 +59,13 @@ class LocalModelError(Exception):
         self.message = message
 
 
+class LocalModelMissingError(LocalModelError):
+    """The GGUF file is not there (HTTP 404, so callers see "model not found" with the fix)."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
 class LocalRequestError(LocalModelError):
     """The request body is invalid for the local engine (HTTP 400)."""
 
@@ -353,9 +360,9 @@ def _schema_of(response_format: Any, json_schema: Any) -> dict[str, Any] | None:
 
 def _check_gguf(path: Path) -> None:
     if not path.exists():
-        raise LocalModelError(f"local model file not found: {path}; {FIX_HINT}")
+        raise LocalModelMissingError(f"local model file not found: {path}; {FIX_HINT}")
     if not path.is_file():
-        raise LocalModelError(f"local model path is not a file: {path}; {FIX_HINT}")
+        raise LocalModelMissingError(f"local model path is not a file: {path}; {FIX_HINT}")
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)

@@ -6,7 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from llmswitch.local.engine import FIX_HINT, LocalModelError
+from llmswitch.local.engine import FIX_HINT, LocalModelMissingError
 
 __all__ = ["SMOLLM2_ENV", "SMOLLM2_FILENAME", "SMOLLM2_PACKAGE", "default_smollm2_path"]
 
@@ -25,7 +25,9 @@ def default_smollm2_path() -> Path:
     if override:
         path = Path(override).expanduser()
         if not path.is_file():
-            raise LocalModelError(f"{SMOLLM2_ENV} points to a missing file: {path}; {FIX_HINT}")
+            raise LocalModelMissingError(
+                f"{SMOLLM2_ENV} points to a missing file: {path}; {FIX_HINT}"
+            )
         return path
     try:
         spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
@@ -44,4 +46,4 @@ def default_smollm2_path() -> Path:
         if others:
             return others[0]
     where = f" (package found at {folders[0]}, but it holds no .gguf)" if folders else ""
-    raise LocalModelError(f"default local model SmolLM2 is not installed{where}; {FIX_HINT}")
+    raise LocalModelMissingError(f"default local model SmolLM2 is not installed{where}; {FIX_HINT}")

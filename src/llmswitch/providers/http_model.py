@@ -39,6 +39,7 @@ from llmswitch.results import (
 )
 
 T = TypeVar("T")
+FREE_PROVIDERS = frozenset({"ollama", "local"})
 
 
 class UnknownPriceWarning(UserWarning):
@@ -225,6 +226,8 @@ class HttpModel(Model):
 
     def _cost(self, usage: Usage) -> float | None:
         cost = cost_usd(self.target.card, usage)
+        if cost is None and self.target.card is None and self.target.provider in FREE_PROVIDERS:
+            return 0.0  # models on this machine cost nothing unless the config prices them
         if cost is None and not self._warned_price:
             self._warned_price = True
             warnings.warn(
