@@ -27,7 +27,7 @@ def switch_for(url: str, models: dict[str, FakeModel], **observe: Any) -> Switch
 
 
 async def test_rows_per_attempt_including_billed_failures(ledger_url: str) -> None:
-    billed = ResponseError("cut", usage=Usage(40, 12))
+    billed = ResponseError("cut", usage=Usage(40, 12, cache_write_tokens=30))
     billed.cost_usd = 0.003
     a = FakeModel("a", [billed, OverloadedError("down")], provider="p1")
     b = FakeModel("b", ["fine"], provider="p2", cost_per_call=0.01)
@@ -49,6 +49,7 @@ async def test_rows_per_attempt_including_billed_failures(ledger_url: str) -> No
                    ("r", "p1", "a", "error", "overloaded", 0),
                    ("r", "p2", "b", "error", "overloaded", 0)]
     assert (rows[0]["input_tokens"], rows[0]["output_tokens"]) == (40, 12)
+    assert rows[0]["cache_write_tokens"] == 30
     assert rows[0]["cost_usd"] == pytest.approx(0.003)
     assert rows[1]["cost_usd"] == pytest.approx(0.01)
     assert len({r["request_id"] for r in rows}) == 2
@@ -100,6 +101,23 @@ def test_a_full_queue_drops_instead_of_blocking(tmp_path: Path,
     assert ledger.dropped == 1
 
 
+def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE llmswitch_schema (version INTEGER NOT NULL)")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+    conn.execute("INSERT INTO llmswitch_schema VALUES (1)")
+    conn.commit()
+    conn.close()
+    db = Database(str(path))
+    columns = [r["name"] for r in db.query("PRAGMA table_info(attempts)")]
+    db.close()
+    assert "cache_write_tokens" in columns
+
+
 def test_migrations_are_versioned_and_idempotent(ledger_url: str) -> None:
     db = Database(ledger_url)
     assert db.migrate() == len(MIGRATIONS)
@@ -144,3 +162,17 @@ def test_observers_empty_list_disables_defaults(tmp_path: Path) -> None:
     assert switch.observers == []
     default = Switch({"observe": {"ledger": str(tmp_path / "l.sqlite")}})
     assert [type(o).__name__ for o in default.observers] == ["Ledger"]
+
+
+async def test_an_unwritable_ledger_never_fails_a_request(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    switch = switch_for(str(blocker / "ledger.sqlite"), {"a": FakeModel("a", ["x"])})
+    answer = await switch.complete("r", "hi")
+    assert answer.text == "x"
+    ledger = switch.observers[0]
+    await switch.aclose()
+    assert isinstance(ledger, Ledger) and ledger.failures == 1 and ledger.written == 0
+    assert "could not write 1 request(s)" in caplog.text

@@ -48,6 +48,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS traces_ts ON traces (ts)",
     ),
+    (
+        "ALTER TABLE attempts ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0",
+    ),
 )
 """Each entry is one schema version's statements; append, never edit, to change the schema."""
 

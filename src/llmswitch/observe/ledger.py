@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import queue
 import threading
@@ -103,20 +104,30 @@ class Ledger:
             if not batch:
                 continue
             try:
-                db = db or Database(self.url)
-                self._write(db, batch)
-            except Exception as exc:  # never kill the writer; report and count
-                self.failures += 1
-                log.warning("llmswitch ledger: could not write %d request(s): %s",
-                            len(batch), exc)
-                if db is not None:
-                    db.close()
-                    db = None
+                db = self._write_with_retry(db, batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
         if db is not None:
             db.close()
+
+    def _write_with_retry(self, db: Database | None, batch: list[Any]) -> Database | None:
+        """Write a batch, reconnecting once on failure; never raises (the writer must live)."""
+        for attempt in (1, 2):
+            try:
+                db = db or Database(self.url)
+                self._write(db, batch)
+                return db
+            except Exception as exc:
+                if db is not None:
+                    with contextlib.suppress(Exception):
+                        db.close()
+                    db = None
+                if attempt == 2:
+                    self.failures += 1
+                    log.warning("llmswitch ledger: could not write %d request(s): %s",
+                                len(batch), exc)
+        return db
 
     def _next_batch(self) -> tuple[list[Any], bool]:
         batch: list[Any] = []

@@ -15,7 +15,7 @@ from llmswitch.request import Request
 COLUMNS = (
     "ts", "request_id", "route", "attempt", "provider", "model", "status", "error_type",
     "http_status", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
-    "cost_usd", "latency_ms", "ttft_ms", "retry_wait_s", "served",
+    "cost_usd", "latency_ms", "ttft_ms", "retry_wait_s", "served", "cache_write_tokens",
 )
 
 
@@ -56,6 +56,7 @@ def attempt_rows(route: str, trace: Span | None, request_id: str,
             a.get("llmswitch.cost_usd"), span.duration_ms, a.get("llmswitch.ttft_ms"),
             float(a.get("llmswitch.retry_wait_s") or 0.0),
             1 if served_ok and i == last_ok else 0,
+            int(a.get("gen_ai.usage.cache_write_tokens") or 0),
         ))
     return rows
 
