@@ -58,6 +58,7 @@ class MockUpstream:
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     port: int = 0
+    connections: int = 0
 
     def script(self, model: str, faults: Sequence[str]) -> None:
         """The behaviours for the next requests to `model` (the last one repeats)."""
@@ -96,6 +97,7 @@ class MockUpstream:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
         try:
             while True:
                 body = await _read_request(reader)
