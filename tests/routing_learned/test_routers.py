@@ -1,0 +1,152 @@
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from llmswitch.cli.router import router as router_cli
+from llmswitch.evals.replay import default_lambdas, evaluate
+from llmswitch.evals.table import load_table
+from llmswitch.routing.learned import (
+    calibrate_lambda,
+    choose,
+    load_router,
+    save_router,
+    train_router,
+)
+from llmswitch.routing.learned.cascade import normalise_answer, train_cascade
+from llmswitch.routing.learned.io import RouterFileError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
+TABLE = DATA / "outcomes_sample.parquet"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_table(TABLE)
+
+
+@pytest.mark.parametrize("kind", ["knn", "logistic", "mf", "ensemble"])
+def test_train_save_load_roundtrip(table, kind, tmp_path: Path) -> None:
+    params = {"epochs": 30} if kind == "mf" else {}
+    r = train_router(table, kind, params, lam=100.0)
+    path = tmp_path / "r.npz"
+    save_router(r, path)
+    loaded = load_router(path)
+    prompts = list(table.prompts[:7])
+    a, b = r.predict(prompts), loaded.predict(prompts)
+    assert np.allclose(a.quality, b.quality, atol=1e-3)
+    assert np.allclose(a.cost, b.cost, rtol=1e-3)
+    d = loaded.decide(prompts[0], candidates=["mistral-7b-chat", "gpt-4-1106-preview"])
+    assert d.chosen in ("mistral-7b-chat", "gpt-4-1106-preview")
+    assert set(d.predicted_quality) == {"mistral-7b-chat", "gpt-4-1106-preview"}
+    assert all(0.0 <= q <= 1.0 for q in d.predicted_quality.values())
+    assert "λ" in d.reason
+
+
+def test_router_file_never_unpickles(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.npz"
+    np.savez(bad, __meta__=np.array([{"format": "x"}], dtype=object))
+    with pytest.raises(RouterFileError):
+        load_router(bad)
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(RouterFileError):
+        load_router(tmp_path / "junk.npz")
+
+
+def test_policy_and_calibration() -> None:
+    q = np.array([[0.5, 0.9], [0.8, 0.85]])
+    c = np.array([[1.0, 10.0], [1.0, 10.0]])
+    assert choose(q, c, 0.0).tolist() == [1, 1]
+    assert choose(q, c, 1.0).tolist() == [0, 0]
+    lam = calibrate_lambda(q, c, target_cost=5.5)
+    assert np.mean(c[np.arange(2), choose(q, c, lam)]) <= 5.5
+    lam_q = calibrate_lambda(q, c, min_quality=0.85)
+    assert np.mean(q[np.arange(2), choose(q, c, lam_q)]) >= 0.85
+
+
+def test_decision_is_fast(table) -> None:
+    r = train_router(table, "knn")
+    r.decide(table.prompts[0])
+    t0 = time.perf_counter()
+    for p in table.prompts[:50]:
+        feats = r.features([p])
+    t_feat = (time.perf_counter() - t0) / 50
+    t0 = time.perf_counter()
+    for _ in range(50):
+        r.decide(feats)
+    t_dec = (time.perf_counter() - t0) / 50
+    assert t_feat < 0.02 and t_dec < 0.02  # generous for CI; measured ~1 ms and ~0.3 ms
+
+
+def test_replay_report_contract(table) -> None:
+    r = train_router(table, "knn")
+    lambdas = default_lambdas(table)
+    rep = evaluate(table, r.replay(list(table.prompts), lambdas), None, lambdas)
+    for key in (
+        "best_single",
+        "aiq",
+        "cost_share_at_95",
+        "cost_share_at_100",
+        "curve",
+        "baselines",
+        "per_task",
+    ):
+        assert key in rep
+    assert set(rep["best_single"]) == {"model", "quality", "cost_usd"}
+    point = rep["curve"][0]
+    assert set(point) == {"lambda", "quality", "cost_usd", "model_shares"}
+    assert sum(point["model_shares"].values()) == pytest.approx(1.0)
+    assert {"single", "random", "zero_router", "oracle"} <= set(rep["baselines"])
+    assert rep["baselines"]["oracle"]["aiq"] >= rep["aiq"] - 1e-9
+
+
+def test_cascade_scorer(table, tmp_path: Path) -> None:
+    assert normalise_answer(" B\n") == "B"
+    assert normalise_answer("(c) because") == "C"
+    casc = train_cascade(table, base_kind="knn", folds=2)
+    save_router(casc, tmp_path / "c.npz")
+    loaded = load_router(tmp_path / "c.npz")
+    lambdas = default_lambdas(table)
+    plans = loaded.replay_table(table, lambdas, [])
+    assert plans[0].called.sum(axis=1).min() >= 1
+    rep = evaluate(table, plans, None, lambdas)
+    assert 0.0 < rep["aiq"] <= 1.0
+
+
+def test_cli_train_eval_json(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "r.npz"
+    res = runner.invoke(
+        router_cli, ["train", "--data", str(TABLE), "--kind", "knn", "--out", str(out), "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(router_cli, ["eval", "--data", str(TABLE), "--router", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["best_single"]["model"] == "gpt-4-1106-preview"
+    res = runner.invoke(
+        router_cli, ["eval", "--data", str(TABLE), "--router", str(out), "--task", "mbpp"]
+    )
+    assert res.exit_code == 0 and "mbpp" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "--data", "missing.parquet", "--kind", "knn", "--out", "x.npz"],
+            "does not exist",
+        ),
+        (["train", "--data", str(TABLE), "--kind", "bogus", "--out", "x.npz"], "bogus"),
+        (["eval", "--data", str(TABLE), "--router", "missing.npz"], "does not exist"),
+        (["eval", "--data", str(TABLE), "--router", "x.npz", "--task", "nope"], "task 'nope'"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message) -> None:
+    res = CliRunner().invoke(router_cli, args)
+    assert res.exit_code != 0
+    assert message in res.output
+    assert "Traceback" not in res.output
