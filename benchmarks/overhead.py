@@ -5,7 +5,7 @@ difference is what llmswitch adds: building the request, mapping the response, c
 The server is an in-process ASGI-free responder (httpx.MockTransport) *and* a real loopback
 HTTP server, so the figure is shown without and with socket noise.
 
-    python benchmarks/overhead.py            # prints a table, writes benchmarks/results/overhead.json
+    python benchmarks/overhead.py    # prints a table; writes benchmarks/results/overhead.json
 """
 
 from __future__ import annotations
