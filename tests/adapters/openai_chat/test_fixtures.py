@@ -177,3 +177,9 @@ def test_truncated_stream_is_an_error(cut: float) -> None:
     with pytest.raises(LLMSwitchError) as caught:
         run_stream(body[: int(end * cut)], 10)
     assert caught.value.type == "bad_response"
+
+
+def test_streamed_body_to_a_plain_request_is_understood() -> None:
+    body = body_bytes(load("openai/chat_stream_gpt35"))
+    reply = ADAPTER.parse(body, Target("openai", "m"))
+    assert reply.text == "1, 2, 3, 4, 5" and reply.usage.output_tokens == 13

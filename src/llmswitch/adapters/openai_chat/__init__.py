@@ -38,7 +38,10 @@ class ChatCompletionsAdapter(Adapter):
         )
 
     def parse(self, body: bytes, target: Target) -> Reply:
-        """A 200 body (an error object inside it is raised)."""
+        """A 200 body (an error object inside it is raised). A server that streamed although
+        asked not to is understood too."""
+        if body.lstrip()[:5] in (b"data:", b": OPE") or body.lstrip()[:1] == b":":
+            return _parse_sse_body(body)
         reply, error = parse_response(body)
         if error is not None:
             raise error_from_object(error, None)
@@ -61,3 +64,11 @@ class ChatCompletionsAdapter(Adapter):
 
 def _azure_classic(target: Target) -> bool:
     return target.provider == "azure" and "/openai/v1" not in target.base_url
+
+
+def _parse_sse_body(body: bytes) -> Reply:
+    decoder = SSEDecoder()
+    parser = ChatStreamParser(lambda err: error_from_object(err, None))
+    for frame in [*decoder.feed(body), *decoder.close()]:
+        parser.feed(frame)
+    return parser.finish()
