@@ -150,3 +150,16 @@ def test_cli_errors_are_one_line(args, message) -> None:
     assert res.exit_code != 0
     assert message in res.output
     assert "Traceback" not in res.output
+
+
+def test_learned_route_selector(table) -> None:
+    from llmswitch.messages import Message
+    from llmswitch.request import Request
+    from llmswitch.strategies.learned import LearnedSelector
+
+    r = train_router(table, "knn")
+    sel = LearnedSelector(r, {"gpt-4-1106-preview": "strong", "mistral-7b-chat": "cheap"}, 1e9)
+    d = sel.decide(Request(messages=[Message.user(table.prompts[0])]))
+    assert d.chosen == "cheap"
+    assert "q:gpt-4-1106-preview" in d.scores and "usd:mistral-7b-chat" in d.scores
+    assert sel.candidates() == ["strong", "cheap"]

@@ -2,9 +2,9 @@
 
 Not finished: the command validates its inputs and then stops with a clear message. The plan (see
 ``docs/routing.md``): for each prompt and model, call the model through a ``Switch`` built from the
-user's config (so every call is priced and lands in the spend ledger), grade the answer (exact match,
-a test command, or a judge model), append one JSON line per prompt to the output table, and skip
-prompts already present there (resumable), with a rich progress bar.
+user's config (so every call is priced and lands in the spend ledger), grade the answer (exact
+match, a test command, or a judge model), append one JSON line per prompt to the output table,
+and skip prompts already present there (resumable), with a rich progress bar.
 """
 
 from __future__ import annotations
