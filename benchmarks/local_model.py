@@ -138,6 +138,7 @@ def main() -> int:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "niceness": os.nice(0),  # < 0 when run with `nice -n -15` on a shared machine
             "loadavg_1m_before": round(load_before[0], 2),
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
         },
