@@ -128,3 +128,39 @@ def _json_line(line: bytes) -> Any:
         raise ResponseError(
             f"malformed stream line: {line[:120].decode('utf-8', 'replace')!r}"
         ) from None
+
+
+class JSONBodyDecoder(FrameDecoder):
+    """The whole body as one JSON value, for a stream request answered in one piece.
+
+    With `ndjson_fallback`, a body that is not one JSON document is read as NDJSON (a
+    newline-delimited stream sent under the wrong content type).
+    """
+
+    def __init__(self, ndjson_fallback: bool = False) -> None:
+        self._buffer = bytearray()
+        self._ndjson = ndjson_fallback
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Nothing until the body ends."""
+        self._buffer += data
+        return []
+
+    def close(self) -> list[Any]:
+        """The parsed body (nothing for an empty one)."""
+        raw, self._buffer = bytes(self._buffer), bytearray()
+        if not raw.strip():
+            return []
+        try:
+            return [json.loads(raw)]
+        except ValueError:
+            if not self._ndjson:
+                raise ResponseError(f"the response body is not JSON: {_snippet(raw)!r}") from None
+        try:
+            return [json.loads(line) for line in raw.splitlines() if line.strip()]
+        except ValueError:
+            raise ResponseError(f"the response body is not JSON: {_snippet(raw)!r}") from None
+
+
+def _snippet(raw: bytes) -> str:
+    return raw[:120].decode("utf-8", "replace")

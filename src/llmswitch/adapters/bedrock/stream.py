@@ -17,34 +17,10 @@ from llmswitch.adapters.bedrock.errors import error_from_type, map_error
 from llmswitch.adapters.bedrock.eventstream import EventMessage, EventStreamDecoder
 from llmswitch.adapters.bedrock.request import STRUCTURED_TOOL
 from llmswitch.adapters.bedrock.response import finish_reason, reply_from, usage_from
-from llmswitch.adapters.framing import FrameDecoder
+from llmswitch.adapters.framing import FrameDecoder, JSONBodyDecoder
 from llmswitch.errors import ResponseError
 from llmswitch.messages import ToolCall
 from llmswitch.results import StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
-
-
-class JSONBodyDecoder(FrameDecoder):
-    """The whole body as one JSON value (a stream request answered without an event stream)."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Any]:
-        """Nothing until the body ends."""
-        self._buffer += data
-        return []
-
-    def close(self) -> list[Any]:
-        """The parsed body (or nothing for an empty one)."""
-        raw, self._buffer = bytes(self._buffer), bytearray()
-        if not raw.strip():
-            return []
-        try:
-            return [json.loads(raw)]
-        except ValueError:
-            text = raw[:120].decode("utf-8", "replace")
-            raise ResponseError(
-                f"the stream body is neither an event stream nor JSON: {text!r}") from None
 
 
 class SniffingDecoder(FrameDecoder):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, Target
-from llmswitch.adapters.framing import FrameDecoder, NDJSONDecoder, SSEDecoder
+from llmswitch.adapters.framing import FrameDecoder, JSONBodyDecoder, NDJSONDecoder, SSEDecoder
 from llmswitch.adapters.ollama.errors import map_error
 from llmswitch.adapters.ollama.request import build_body, chat_path
 from llmswitch.adapters.ollama.response import parse_response
-from llmswitch.adapters.ollama.stream import JSONBodyDecoder, OllamaStreamParser
+from llmswitch.adapters.ollama.stream import OllamaStreamParser
 from llmswitch.errors import LLMSwitchError
 from llmswitch.request import Request
 
@@ -44,7 +44,7 @@ class OllamaAdapter(Adapter):
         if "text/event-stream" in kind:
             return SSEDecoder()
         if "application/json" in kind and "ndjson" not in kind:
-            return JSONBodyDecoder()
+            return JSONBodyDecoder(ndjson_fallback=True)
         return NDJSONDecoder()
 
     def error(

@@ -7,12 +7,11 @@ raises the mapped error; a stream that ends without `done: true` was cut short.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from llmswitch.adapters.base import Reply, StreamParser
-from llmswitch.adapters.framing import FrameDecoder, SSEEvent
+from llmswitch.adapters.framing import SSEEvent
 from llmswitch.adapters.ollama.errors import error_from_message
 from llmswitch.adapters.ollama.response import (
     finish_reason,
@@ -24,33 +23,6 @@ from llmswitch.adapters.openai_chat.stream import ChatStreamParser
 from llmswitch.errors import ResponseError
 from llmswitch.messages import ToolCall
 from llmswitch.results import StreamEvent, TextDelta, ToolCallDelta, Usage, UsageUpdate
-
-
-class JSONBodyDecoder(FrameDecoder):
-    """The whole body as one JSON object (a server that ignored `stream: true`)."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Any]:
-        """Nothing until the body ends."""
-        self._buffer += data
-        return []
-
-    def close(self) -> list[Any]:
-        """The parsed body."""
-        raw, self._buffer = bytes(self._buffer), bytearray()
-        if not raw.strip():
-            return []
-        try:
-            return [json.loads(raw)]
-        except ValueError:
-            pass
-        try:  # not one JSON document: NDJSON under the wrong content type
-            return [json.loads(line) for line in raw.splitlines() if line.strip()]
-        except ValueError:
-            text = raw[:120].decode("utf-8", "replace")
-            raise ResponseError(f"the response body is not JSON: {text!r}") from None
 
 
 class OllamaStreamParser(StreamParser):
