@@ -95,3 +95,13 @@ def test_request_helpers() -> None:
     assert not request.has_images
     assert request.with_settings(max_tokens=3).settings.max_tokens == 3
     assert request.settings.max_tokens is None
+
+
+def test_unknown_strategy_option_is_rejected_with_a_suggestion() -> None:
+    switch = Switch({"routes": {"careful": {"strategy": "cascade", "targets": ["a", "b"],
+                                            "checkss": ["heuristics"]}}},
+                    models={"a": FakeModel(name="a"), "b": FakeModel(name="b")})
+    with pytest.raises(ConfigError) as caught:
+        switch.model("careful")
+    message = str(caught.value)
+    assert "routes.careful" in message and "'checkss' (did you mean 'checks'?)" in message

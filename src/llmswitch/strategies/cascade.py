@@ -130,6 +130,10 @@ class Cascade(Model):
                 "checks": [c.name for c in self.checks]}
 
 
+OPTIONS = frozenset({"checks", "final", "require"})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build a cascade from its route entry."""
     stages = ctx.targets()

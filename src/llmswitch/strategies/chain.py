@@ -206,6 +206,10 @@ def _named(error: LLMSwitchError, route: str, step: str) -> LLMSwitchError:
     return error
 
 
+OPTIONS = frozenset({"output", "steps"})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build a chain from its route entry."""
     raw = ctx.option("steps")

@@ -183,6 +183,10 @@ def _keep_settings(ask: Request, original: Request) -> Request:
     return Request(ask.messages, original.settings, original.metadata)
 
 
+OPTIONS = frozenset({"aggregate", "concurrency", "judge", "quorum", "synthesizer", "timeout"})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build an ensemble from its route entry."""
     members = ctx.targets()

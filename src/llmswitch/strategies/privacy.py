@@ -135,6 +135,10 @@ def _restore(answer: Completion, redactor: Redactor | None) -> Completion:
     return answer.replace(text=redactor.restore(answer.text), tool_calls=calls)
 
 
+OPTIONS = frozenset({"action", "detect", "local"})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build a privacy route from its entry."""
     targets = ctx.targets()

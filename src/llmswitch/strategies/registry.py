@@ -7,6 +7,7 @@ route's targets may themselves be routes (cycles are rejected with the path name
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,5 +79,15 @@ def build_route(context: RouteContext) -> Model:
                 f"strategy {context.route.strategy!r} is not available in this version"
             ) from None
         raise
+    known = getattr(module, "OPTIONS", None)
+    if known is not None:
+        unknown = sorted(set(context.route.options()) - set(known))
+        if unknown:
+            close = {u: difflib.get_close_matches(u, sorted(known), n=1) for u in unknown}
+            hints = [f"{u!r} (did you mean {c[0]!r}?)" if c else repr(u) for u, c in close.items()]
+            raise context.fail(
+                f"unknown option(s) for strategy {context.route.strategy}: {', '.join(hints)}",
+                hint="known: " + ", ".join(sorted(known)),
+            )
     model: Model = module.build(context)
     return model

@@ -299,6 +299,13 @@ class RouteModel(Model):
                 "candidates": self.selector.candidates()}
 
 
+OPTIONS = frozenset({
+    "by", "default", "optimize", "output_tokens", "providers", "quality", "require", "rules",
+    "scorer", "task_key", "tasks", "tiers"
+})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build a route from its config entry (see the module docstring)."""
     options = ctx.route.options()

@@ -58,6 +58,10 @@ class StructuredModel(Model):
                 "mode": self.mode}
 
 
+OPTIONS = frozenset({"mode", "retries", "schema"})
+"""Option keys this strategy reads beside `strategy` and `targets` (others are rejected)."""
+
+
 def build(ctx: RouteContext) -> Model:
     """Build a structured-output route from its entry."""
     if len(ctx.route.targets) != 1:
