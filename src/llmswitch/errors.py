@@ -41,7 +41,8 @@ class LLMSwitchError(Exception):
     """Base of every error llmswitch raises on purpose."""
 
     type: ClassVar[str] = "error"
-    retryable: ClassVar[bool] = False
+    retryable: bool = False
+    """Whether trying again (or elsewhere) may succeed; decided by type, per instance for groups."""
 
     def __init__(
         self,
@@ -206,6 +207,8 @@ class AllAttemptsFailedError(LLMSwitchError):
         self.errors = tuple(errors)
         causes = "; ".join(f"[{i + 1}] {e}" for i, e in enumerate(self.errors))
         super().__init__(f"{message}: {causes}" if causes else message, **kw)
+        # A group is worth retrying elsewhere when any branch failed for a passing reason.
+        self.retryable = any(getattr(e, "retryable", False) for e in self.errors)
 
     def to_dict(self) -> dict[str, Any]:
         """The error object, plus each cause under `errors`."""
