@@ -231,38 +231,80 @@ eval_cmd.name = "eval"
 
 @router.command("collect")
 @click.option(
-    "--prompts", required=True, help="JSONL of {prompt_id?, task?, prompt, answer?, test?}."
+    "--prompts",
+    required=True,
+    help="JSONL: {prompt, prompt_id?, task?, reference?, test?} per line.",
 )
-@click.option("--models", required=True, help="Comma-separated candidate models (catalog names).")
+@click.option(
+    "--models", required=True, help="Comma-separated models, aliases or routes to run."
+)
 @click.option(
     "--grader",
     default="exact",
     show_default=True,
-    help="exact | contains | command:'CMD' (exit 0 = pass; answer on stdin) | judge:MODEL",
+    help="exact | contains | command (with --command) | judge (with --judge).",
 )
+@click.option("--command", "grade_command", default=None,
+              help="Command grader: shell command, exit 0 = pass; answer on stdin.")
+@click.option("--judge", default=None, help="Judge grader: the model that scores 0-1.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds per grader command.")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="Outcome table to write (.jsonl)."
 )
 @click.option("--config", "config_path", default=None, help="llmswitch.yaml (default: discovered).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Answer limit.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None)
+@click.option("--system", default=None, help="A system prompt for every call.")
+@click.option("--retry-errors", is_flag=True, help="Re-run cells that failed in earlier runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 def collect(
-    prompts: str, models: str, grader: str, out: str, config_path: str | None, concurrency: int
+    prompts: str,
+    models: str,
+    grader: str,
+    grade_command: str | None,
+    judge: str | None,
+    timeout: float,
+    out: str,
+    config_path: str | None,
+    concurrency: int,
+    max_tokens: int | None,
+    temperature: float | None,
+    system: str | None,
+    retry_errors: bool,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Build an outcome table by running candidate models on your prompts and grading the answers.
 
-    Resumable: rows already in --out are skipped. Every call goes through llmswitch, so it is
-    priced and lands in the spend ledger.
+    Resumable: cells (prompt, model) already in --out are skipped. Every call goes through
+    llmswitch, so it is priced and lands in the spend ledger. Failed calls are recorded with
+    quality 0; the exit status is non-zero only for bad input (130 when interrupted).
     """
-    from llmswitch.evals.collect import CollectError, run_collect
+    from llmswitch.evals.collect import CollectError, render_summary, run_collect
 
+    settings = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature))
+                if v is not None}
     try:
-        run_collect(
+        summary = run_collect(
             prompts,
             [m.strip() for m in models.split(",") if m.strip()],
             grader,
             out,
             config_path,
             concurrency,
+            command=grade_command,
+            judge=judge,
+            timeout=timeout,
+            settings=settings,
+            system=system,
+            retry_errors=retry_errors,
+            quiet=quiet or as_json,
         )
     except CollectError as exc:
         raise _fail(exc) from None
+    click.echo(json.dumps(summary.to_dict(), indent=1) if as_json else render_summary(summary))
+    if summary.interrupted:
+        sys.exit(130)
