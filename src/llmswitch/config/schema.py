@@ -69,6 +69,15 @@ class RouteConfig(BaseModel):
     targets: list[Any] = Field(default_factory=list)
     description: str = ""
 
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _mapping_targets(cls, value: Any) -> Any:
+        """`targets: {key: target}` (e.g. a learned route's table model → target) is read as
+        `[{model: target, key: key}, ...]`, so target checks and cycle detection see it."""
+        if isinstance(value, dict):
+            return [{"model": target, "key": str(key)} for key, target in value.items()]
+        return value
+
     def options(self) -> dict[str, Any]:
         """The strategy's options (every key beside `strategy`, `targets`, `description`)."""
         return dict(self.model_extra or {})
