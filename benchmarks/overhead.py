@@ -1,9 +1,10 @@
 """In-process overhead of one completion through llmswitch versus a raw HTTP call.
 
 Both sides send the same request to the same local server over one pooled httpx client, so the
-difference is what llmswitch adds: building the request, mapping the response, cost, the trace.
-The server is an in-process ASGI-free responder (httpx.MockTransport) *and* a real loopback
-HTTP server, so the figure is shown without and with socket noise.
+difference is what llmswitch adds: building the request, mapping the response, cost, the trace,
+and (when on, the default) queueing the spend-ledger write. The server is an in-process
+responder (httpx.MockTransport) and a real loopback HTTP server, so the figure is shown without
+and with socket noise. The ledger's database work runs on its own thread in the same process.
 
     python benchmarks/overhead.py    # prints a table; writes benchmarks/results/overhead.json
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -82,8 +84,11 @@ async def time_switch(switch: Switch, n: int) -> list[float]:
     return out
 
 
-async def measure(base_url: str, transport: httpx.AsyncBaseTransport | None) -> dict[str, float]:
-    switch = Switch({"providers": {"openai": {"base_url": base_url}}},
+async def measure(
+    base_url: str, transport: httpx.AsyncBaseTransport | None, ledger: bool
+) -> dict[str, float]:
+    observe = {} if ledger else {"ledger": False}
+    switch = Switch({"providers": {"openai": {"base_url": base_url}}, "observe": observe},
                     env={"OPENAI_API_KEY": "k"},
                     transports={"openai": (lambda: transport)} if transport else None)
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
@@ -103,22 +108,25 @@ async def measure(base_url: str, transport: httpx.AsyncBaseTransport | None) -> 
 
 def main() -> None:
     results: dict[str, Any] = {}
-    results["in_process_transport"] = asyncio.run(
-        measure("http://bench.local/v1", mock_transport()))
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    loopback = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        port = server.server_address[1]
-        results["loopback_http"] = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", None))
+        for ledger in (False, True):
+            suffix = "ledger_on" if ledger else "ledger_off"
+            results[f"in_process_{suffix}"] = asyncio.run(
+                measure("http://bench.local/v1", mock_transport(), ledger))
+            results[f"loopback_{suffix}"] = asyncio.run(measure(loopback, None, ledger))
     finally:
         server.shutdown()
     results["calls_per_side"] = N
-    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    print(f"{'transport':<22}{'raw µs':>10}{'llmswitch µs':>15}{'added µs':>11}")
-    for name in ("in_process_transport", "loopback_http"):
-        r = results[name]
-        print(f"{name:<22}{r['raw_median_us']:>10}{r['llmswitch_median_us']:>15}"
-              f"{r['added_us']:>11}")
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
+                          "loadavg_1m": os.getloadavg()[0]}
+    print(f"{'transport':<24}{'raw µs':>10}{'llmswitch µs':>15}{'added µs':>11}")
+    for name, r in results.items():
+        if isinstance(r, dict) and "added_us" in r:
+            print(f"{name:<24}{r['raw_median_us']:>10}{r['llmswitch_median_us']:>15}"
+                  f"{r['added_us']:>11}")
     out = Path(__file__).parent / "results" / "overhead.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")

@@ -137,7 +137,9 @@ def test_ledger_location_from_env_and_off(tmp_path: Path,
     cfg = str(tmp_path / "llmswitch.yaml")
     assert parse_observe({}, {}, cfg).ledger == str(tmp_path / DEFAULT_LEDGER)
     assert parse_observe({"ledger": "l.db"}, {}, cfg).ledger == str(tmp_path / "l.db")
-    assert parse_observe({}, {"X": "1"}).ledger is None  # a dict config: no default ledger
+    home = tmp_path / "home"
+    # a dict config (no file): the ledger lives in $LLMSWITCH_HOME
+    assert parse_observe({}, {"LLMSWITCH_HOME": str(home)}).ledger == str(home / "ledger.sqlite")
     assert parse_observe({}, {"LLMSWITCH_LEDGER": "x.sqlite"}).ledger == "x.sqlite"
     assert parse_observe({}, {"LLMSWITCH_LEDGER": "off"}).ledger is None
     assert parse_observe({"ledger": False}, {"LLMSWITCH_LEDGER": "x"}).ledger is None

@@ -11,8 +11,8 @@ observe:
 Where the ledger goes: `observe.ledger` (relative to the config file), else
 `$LLMSWITCH_LEDGER` (the Switch's `env`, then the process environment), else
 `.llmswitch/ledger.sqlite` beside the config file. A Switch built from a dict or from the
-built-in defaults (no config file) has no default ledger: set `observe.ledger` or
-`$LLMSWITCH_LEDGER`. `false`/`off` (in either) turns it off.
+built-in defaults (no config file) uses `$LLMSWITCH_HOME/ledger.sqlite` (default
+`~/.llmswitch/ledger.sqlite`). `false`/`off` (in either) turns it off.
 """
 
 from __future__ import annotations
@@ -77,6 +77,15 @@ def parse_observe(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
     )
 
 
+HOME_ENV = "LLMSWITCH_HOME"
+
+
+def home_dir(env: Mapping[str, str]) -> Path:
+    """Where llmswitch keeps state without a config file: `$LLMSWITCH_HOME`, else ~/.llmswitch."""
+    value = env.get(HOME_ENV, os.environ.get(HOME_ENV))
+    return Path(value).expanduser() if value else Path.home() / ".llmswitch"
+
+
 def _config_dir(source: str) -> Path | None:
     """The directory of the config file, or `None` for a dict or the built-in defaults."""
     if source.startswith("<"):
@@ -92,7 +101,7 @@ def _ledger(value: Any, env: Mapping[str, str], where: str, base: Path | None) -
         if from_env is not None:
             return None if from_env.strip().lower() in OFF else from_env
         if base is None:
-            return None
+            return str(home_dir(env) / "ledger.sqlite")
         return str(base / DEFAULT_LEDGER)
     if not isinstance(value, str):
         raise ConfigError(f"{where}.ledger: give a file path, a postgresql:// URL or false")

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 import warnings
 from dataclasses import asdict
 from typing import Any
@@ -72,15 +73,16 @@ class Ledger:
     def _record(self, name: str, trace: Any, ok: bool, extra: dict[str, Any] | None) -> None:
         if self._closed:
             return
-        request_id = new_request_id()
-        item = (attempt_rows(name, trace, request_id, ok),
-                trace_record(name, trace, request_id, extra) if self.config.traces else None)
+        # Only a reference is queued here; rows and trace JSON are built on the writer thread,
+        # so the request path pays for a queue put and nothing else.
+        item = (name, trace, ok, extra)
         self._ensure_writer()
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            self.dropped += len(item[0])
-            if self.dropped == len(item[0]):
+            count = len(trace.attempts()) if trace is not None else 1
+            self.dropped += count
+            if self.dropped == count:
                 warnings.warn(f"the spend ledger's queue is full ({self.config.queue_size}); "
                               "rows are being dropped (is the database reachable?)",
                               LedgerFullWarning, stacklevel=3)
@@ -139,9 +141,14 @@ class Ledger:
             self._queue.task_done()
             return batch, True
         batch.append(first)
+        # Gather for up to one flush interval, so a steady trickle of requests is written in a
+        # few large transactions instead of one small commit each.
+        until = time.monotonic() + self.config.flush_interval
         while len(batch) < self.config.batch_size:
+            remaining = until - time.monotonic()
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=remaining) if remaining > 0 else (
+                    self._queue.get_nowait())
             except queue.Empty:
                 break
             if item is _STOP:
@@ -151,8 +158,13 @@ class Ledger:
         return batch, False
 
     def _write(self, db: Database, batch: list[Any]) -> None:
-        rows = [row for rows, _ in batch for row in rows]
-        traces = [tuple(asdict(t).values()) for _, t in batch if t is not None]
+        rows: list[tuple[Any, ...]] = []
+        traces: list[tuple[Any, ...]] = []
+        for name, trace, ok, extra in batch:
+            request_id = new_request_id()
+            rows.extend(attempt_rows(name, trace, request_id, ok))
+            if self.config.traces:
+                traces.append(tuple(asdict(trace_record(name, trace, request_id, extra)).values()))
         db.insert("attempts", COLUMNS, rows)
         db.insert("traces", TRACE_COLUMNS, traces)
         self.written += len(rows)

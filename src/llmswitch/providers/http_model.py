@@ -330,6 +330,7 @@ def _usage_attributes(usage: Usage, cost: float | None) -> dict[str, Any]:
         "gen_ai.usage.input_tokens": usage.input_tokens,
         "gen_ai.usage.output_tokens": usage.output_tokens,
         "gen_ai.usage.cached_input_tokens": usage.cached_input_tokens,
+        "gen_ai.usage.cache_write_tokens": usage.cache_write_tokens,
         "gen_ai.usage.reasoning_tokens": usage.reasoning_tokens,
         "llmswitch.cost_usd": cost,
     }
