@@ -160,7 +160,7 @@ def read_prompts(path: str | Path) -> list[PromptRow]:
 def _prompt_row(path: Path, lineno: int, line: str) -> PromptRow:
     where = f"{path}:{lineno}"
     try:
-        data = json.loads(line)
+        data = json.loads(line.rstrip())
     except json.JSONDecodeError as exc:
         raise CollectError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
@@ -517,10 +517,12 @@ class _Bar:
         )
         from rich.progress import Progress as RichProgress
 
+        console = Console(stderr=True)
         self.bar = RichProgress(
             TextColumn("collect"), BarColumn(), MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}  ${task.fields[cost]:.4f}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+            disable=not console.is_terminal)
         self.task = self.bar.add_task("collect", total=None, failed=0, cost=0.0, start=False)
         self.failed, self.cost = 0, 0.0
 
