@@ -12,6 +12,7 @@ from llmswitch._sync import SyncBridge
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.config.loader import config_from_dict, load_config
 from llmswitch.config.schema import Config
+from llmswitch.errors import ConfigError, LLMSwitchError
 from llmswitch.messages import MessagesInput, to_messages
 from llmswitch.models import Model, collect
 from llmswitch.providers.provider import TransportFactory
@@ -180,14 +181,19 @@ class Switch:
 
 
 def _check_routes(config: Config, catalog: Catalog, resolver: Resolver) -> None:
-    """Reject unknown targets and cycles now; build the cheap resilience routes so their
-    options are checked too (other strategies build on first use)."""
+    """Reject bad routes when the config loads, not on first use: unknown targets and cycles,
+    then every route is built (no I/O), which checks each strategy's own options and the models
+    its steps name (a chain step, a judge, a router file)."""
     from llmswitch.resilience.routecheck import check_routes
 
     check_routes(config, catalog, set(resolver.models))
-    for name, route in config.routes.items():
-        if route.strategy in ("fallback", "loadbalance"):
+    for name in config.routes:
+        try:
             resolver.model(name)
+        except ConfigError:
+            raise
+        except LLMSwitchError as exc:  # e.g. an unknown model named inside a chain step
+            raise ConfigError(f"{config.source}: routes.{name}: {exc}") from None
 
 
 def _default_observers(config: Config, env: Mapping[str, str] | None) -> list[Observer]:

@@ -82,7 +82,11 @@ def test_resolution_errors() -> None:
         switch.model("gpt-4o-mni")
     assert "gpt-4o-mini" in missing.value.suggestions
     with pytest.raises(ConfigError):
-        Switch({"routes": {"r": {"strategy": "teleport"}}}).model("r")
+        Switch({"routes": {"r": {"strategy": "teleport"}}})
+    with pytest.raises(ConfigError) as step:
+        Switch({"routes": {"c": {"strategy": "chain", "steps": [
+            {"name": "a", "target": "nosuchmodel", "prompt": "{input}"}]}}})
+    assert "routes.c" in str(step.value) and "nosuchmodel" in str(step.value)
     with pytest.raises(ConfigError) as unknown_provider:
         switch.model("nosuch/model") if False else Switch({}).model("azure/gpt-4o")
     assert "AZURE_OPENAI_ENDPOINT" in str(unknown_provider.value)
@@ -98,10 +102,9 @@ def test_request_helpers() -> None:
 
 
 def test_unknown_strategy_option_is_rejected_with_a_suggestion() -> None:
-    switch = Switch({"routes": {"careful": {"strategy": "cascade", "targets": ["a", "b"],
-                                            "checkss": ["heuristics"]}}},
-                    models={"a": FakeModel(name="a"), "b": FakeModel(name="b")})
-    with pytest.raises(ConfigError) as caught:
-        switch.model("careful")
+    with pytest.raises(ConfigError) as caught:  # at load time, not on first use
+        Switch({"routes": {"careful": {"strategy": "cascade", "targets": ["a", "b"],
+                                       "checkss": ["heuristics"]}}},
+               models={"a": FakeModel(name="a"), "b": FakeModel(name="b")})
     message = str(caught.value)
     assert "routes.careful" in message and "'checkss' (did you mean 'checks'?)" in message

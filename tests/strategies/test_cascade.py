@@ -129,9 +129,8 @@ async def test_learned_check_plugs_in_a_scorer() -> None:
 
 
 def test_learned_check_without_scorer_is_a_config_error() -> None:
-    s = Switch(cascade([{"kind": "learned"}]), models=models(["x"]))
     with pytest.raises(ConfigError, match=r"routes\.c: .*learned check needs"):
-        s.model("c")
+        Switch(cascade([{"kind": "learned"}]), models=models(["x"]))
 
 
 @pytest.mark.parametrize(("checks", "message"), [
@@ -141,9 +140,8 @@ def test_learned_check_without_scorer_is_a_config_error() -> None:
     ("heuristics", "must be a list"),
 ])
 def test_bad_checks_name_the_route(checks: Any, message: str) -> None:
-    s = Switch(cascade(checks), models=models(["x"]))
     with pytest.raises(ConfigError, match=message):
-        s.model("c")
+        Switch(cascade(checks), models=models(["x"]))
 
 
 def test_check_helpers() -> None:

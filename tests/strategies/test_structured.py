@@ -97,9 +97,8 @@ async def test_structured_route_and_request_schema() -> None:
     ({"targets": ["m"], "mode": "magic"}, "mode 'magic'"),
 ])
 def test_bad_structured_config(route: dict[str, Any], message: str) -> None:
-    s = Switch({"routes": {"x": {"strategy": "structured", **route}}}, models={"m": FakeModel()})
     with pytest.raises(ConfigError, match=message):
-        s.model("x")
+        Switch({"routes": {"x": {"strategy": "structured", **route}}}, models={"m": FakeModel()})
 
 
 def test_json_helpers() -> None:
