@@ -30,7 +30,8 @@ def data_dir() -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("tables", nargs="*", default=TABLES)
-    ap.add_argument("--kinds", default="knn,logistic")
+    ap.add_argument("--kinds", default="knn,ridge,cascade")
+    ap.add_argument("--plot-dir", default=None, help="Write cv_<table>_<kind>.png here.")
     ap.add_argument("--folds", type=int, default=5)
     args = ap.parse_args()
     out_dir = Path(__file__).parent / "results"
@@ -38,8 +39,6 @@ def main() -> None:
     for name in args.tables:
         table = load_table(data_dir() / name)
         for kind in args.kinds.split(","):
-            if kind == "cascade" and table.responses is None:
-                continue
             t0 = time.time()
             rep = evaluate_kind(table, kind, args.folds)
             rep["seconds"] = round(time.time() - t0, 1)
@@ -52,6 +51,14 @@ def main() -> None:
                 f"oracle {b['oracle']['aiq']:.4f} ({rep['seconds']}s)",
                 flush=True,
             )
+            if args.plot_dir:
+                from llmswitch.evals.plots import plot_report
+
+                plot_report(
+                    rep,
+                    Path(args.plot_dir) / f"cv_{name}_{kind}.png",
+                    f"{name}: {kind}, 5-fold CV on the dev split",
+                )
             for task, row in rep["per_task"].items():
                 print(
                     f"    {task}: AIQ {row['aiq']:.4f} cs95 {row['cost_share_at_95']} "

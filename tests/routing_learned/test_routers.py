@@ -28,7 +28,7 @@ def table():
     return load_table(TABLE)
 
 
-@pytest.mark.parametrize("kind", ["knn", "logistic", "mf", "ensemble"])
+@pytest.mark.parametrize("kind", ["knn", "ridge", "logistic", "mf", "ensemble"])
 def test_train_save_load_roundtrip(table, kind, tmp_path: Path) -> None:
     params = {"epochs": 30} if kind == "mf" else {}
     r = train_router(table, kind, params, lam=100.0)

@@ -1,7 +1,7 @@
 """``llmswitch router``: train learned routers on outcome tables and evaluate them offline.
 
 ```
-llmswitch router train --data TABLE [--kind auto|knn|logistic|mf|ensemble|cascade] --out FILE
+llmswitch router train --data TABLE [--kind auto|cascade|knn|ridge|logistic|mf|ensemble] --out FILE
 llmswitch router eval  --data TABLE --router FILE [--json] [--plot FILE.png] [--task T]
 llmswitch router eval  --data TABLE --kind KIND [--folds 5]      # cross-validated, no router file
 llmswitch router collect --prompts FILE --models a,b,c --grader exact --out TABLE.jsonl
@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-KIND_CHOICES = ("auto", "knn", "logistic", "mf", "ensemble", "cascade")
+KIND_CHOICES = ("auto", "knn", "ridge", "logistic", "mf", "ensemble", "cascade")
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -156,8 +156,9 @@ def _train_text(summary: dict[str, Any], out: str) -> str:
     ]
     for row in summary.get("selection", []):
         share = row["cost_share_at_95"]
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
         lines.append(
-            f"  cv {row['kind']:<9} AIQ {row['aiq']:.4f}  cost share at 95%: "
+            f"  cv {row['kind']:<9} {params:<24} AIQ {row['aiq']:.4f}  cost share at 95%: "
             f"{'—' if share is None else f'{share:.1%}'}"
         )
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 ``LearnedRouter.decide(prompt, candidates)`` returns a `LearnedDecision` with each candidate's
 predicted quality and cost; the choice maximises ``quality − λ·cost`` (`policy.choose`). Routers
 save to versioned ``.npz`` files that load without pickle (`save_router`, `load_router`).
+`load_answer_scorer` turns a saved (cascade) router into the ``score(request, answer)`` scorer of
+the orchestration cascade's ``learned`` check.
 Needs the ``router`` extra (numpy, scipy, scikit-learn for training).
 """
 
@@ -15,15 +17,18 @@ from llmswitch.routing.learned.router import (
     Prediction,
     train_router,
 )
+from llmswitch.routing.learned.scorer import LearnedAnswerScorer, load_answer_scorer
 
 __all__ = [
     "KINDS",
+    "LearnedAnswerScorer",
     "LearnedDecision",
     "LearnedRouter",
     "Prediction",
     "RouterFileError",
     "calibrate_lambda",
     "choose",
+    "load_answer_scorer",
     "load_router",
     "save_router",
     "train_router",

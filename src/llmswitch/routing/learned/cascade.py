@@ -1,14 +1,22 @@
-"""Learned cascade: call cheap models first and escalate only when their answers look unreliable.
+"""Learned cascade: per task, call cheap *probe* models first, then keep an answer or escalate.
 
-Per prompt, the base router's predictions give a *chain*: the models on the predicted
-cost-quality frontier, cheapest first (at most ``max_calls``). After calling the first ``j`` models
-of the chain, the candidate answer is the latest model's (normalised) answer, and a
-logistic *scorer* predicts the probability ``p_j`` that this answer is good, from the agreement
-between the answers so far, the base router's predictions and the answer's shape. The policy
-escalates to the next chain model while ``q̂_top − p_j > λ · ĉ_next`` (the possible gain exceeds
-λ times the next call's predicted cost). Trained on tables with recorded responses; offline replay
-reads the recorded answers, so it still makes zero model calls. Without responses the cascade
-falls back to its base router.
+For every task (and ``"*"`` for prompts of unknown tasks) the cascade holds a few *arms*:
+
+* ``pred:α`` – no probes; route on ``α·q̂(prompt) + (1−α)·q̄(task)``: the base router's
+  predicted quality blended with the task's mean quality per model (α = 0 is the task-best
+  policy, α = 1 the plain base router).
+* ``probe:S`` – first call the probe models ``S`` (their cost is always paid), read their answers,
+  and estimate every model's quality *given the answers*: a lookup of the training rows with the
+  same answer letters (e.g. ``A|A|C``), shrunk towards the rows with the same agreement pattern
+  (``0|0|1``) and then towards the task mean. Then choose, as the λ policy does, the model
+  maximising ``q − λ·extra cost``, where a probe's answer costs nothing more and any other model
+  costs its price: keep a probe's answer or escalate.
+
+For each λ of a fine grid, the arm with the best out-of-fold ``quality − λ·cost`` on the training
+table is stored per task. Offline replay reads the recorded answers of the probes
+(``responses_<split>.parquet``), so it still makes zero model calls, and every probe's cost is
+counted for every prompt it sees (``Plan.called``). Without recorded responses, only ``pred`` arms
+are available.
 """
 
 from __future__ import annotations
@@ -17,19 +25,26 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from llmswitch.evals.table import OutcomeTable
+from llmswitch.evals.table import OutcomeTable, kfold_indices
+from llmswitch.routing.learned.policy import choose
 from llmswitch.routing.learned.router import LearnedRouter, Plan, train_router
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 Progress = Callable[[str], None]
 _LETTER = re.compile(r"^\(?([A-Ea-e])\)?(?:[\s.:)\]]|$)")
 _ANSWER_IS = re.compile(r"answer(?: is)?\s*[:\-]?\s*\(?([A-E])\b")
-N_STATE = 11
+ALL_TASKS = "*"
+BASE_KIND = "knn"
+BASE_PARAMS: dict[str, Any] = {"k": 25, "task_weight": 1.0}
+ALPHAS = (0.0, 0.5, 1.0)
+SHRINK = 3.0
 
 
 def normalise_answer(text: str) -> str:
@@ -41,99 +56,245 @@ def normalise_answer(text: str) -> str:
     return re.sub(r"\s+", " ", t.lower())[:4000]
 
 
-def frontier_chain(quality: FloatArray, cost: FloatArray, max_calls: int) -> list[int]:
-    """Models on the predicted frontier (each better than every cheaper one), cheapest first."""
-    order = sorted(range(len(cost)), key=lambda j: (cost[j], -quality[j]))
-    chain: list[int] = []
-    for j in order:
-        if not chain or quality[j] > quality[chain[-1]] + 1e-9:
-            chain.append(j)
-    if len(chain) > max_calls:
-        chain = [*chain[: max_calls - 1], chain[-1]]
-    return chain
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
-
-
-def state_features(
-    chain: Sequence[int],
-    answers: Sequence[str],
-    raw: Sequence[str],
-    quality: FloatArray,
-    n_models: int,
-) -> tuple[FloatArray, int]:
-    """Features of the state after calling ``chain`` (answers aligned), and the answering model."""
-    support = set(answers)
-    vote = answers[-1]  # the latest (strongest predicted) model's answer; earlier ones vouch for it
-    agree = [j for j, a in zip(chain, answers, strict=True) if a == vote]
-    disagree = [j for j, a in zip(chain, answers, strict=True) if a != vote]
-    answer_model = max(agree, key=lambda j: quality[j])
-    k = len(chain)
-    f = np.zeros(N_STATE + 2 * n_models)
-    f[:N_STATE] = [
-        k,
-        len(agree) / k,
-        len(agree),
-        len(support),
-        sum(_logit(quality[j]) for j in agree),
-        sum(_logit(quality[j]) for j in disagree),
-        max(quality[j] for j in agree),
-        max((quality[j] for j in disagree), default=0.0),
-        float(len(vote) <= 3),
-        math.log1p(len(raw[chain.index(answer_model)])),
-        quality[chain[-1]] if k else 0.0,
-    ]
-    for j in agree:
-        f[N_STATE + j] = 1.0
-    for j in disagree:
-        f[N_STATE + n_models + j] = 1.0
-    return f, answer_model
+def answer_keys(answers: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
+    """Per row of normalised probe answers: the letters key and the agreement-pattern key."""
+    letters, patterns = [], []
+    for row in answers:
+        letters.append("|".join(a if len(a) == 1 else "?" for a in row))
+        seen: dict[str, int] = {}
+        patterns.append("|".join(str(seen.setdefault(a, len(seen))) for a in row))
+    return letters, patterns
 
 
 @dataclass
-class _Trajectory:
-    chain: list[int]
-    states: list[FloatArray]
-    answer_models: list[int]
+class ProbeStats:
+    """Quality sums and counts per answer key (letters, then pattern), and the task prior."""
+
+    letters: dict[str, list[float]]
+    patterns: dict[str, list[float]]
+    prior: list[float]
+
+    @classmethod
+    def fit(cls, quality: FloatArray, letters: list[str], patterns: list[str]) -> ProbeStats:
+        """Sum quality per key; the last entry of each list is the row count."""
+
+        def sums(keys: list[str]) -> dict[str, list[float]]:
+            out: dict[str, list[float]] = {}
+            for i, key in enumerate(keys):
+                acc = out.setdefault(key, [0.0] * (quality.shape[1] + 1))
+                for j, q in enumerate(quality[i]):
+                    acc[j] += float(q)
+                acc[-1] += 1.0
+            return out
+
+        prior = [float(x) for x in quality.mean(axis=0)]
+        return cls(sums(letters), sums(patterns), prior)
+
+    def predict(self, letters: list[str], patterns: list[str]) -> FloatArray:
+        """Estimated quality of every model for each row's probe answers."""
+        prior = np.asarray(self.prior)
+        out = np.empty((len(letters), len(prior)))
+        for i, (lk, pk) in enumerate(zip(letters, patterns, strict=True)):
+            est = prior
+            for table, key in ((self.patterns, pk), (self.letters, lk)):
+                acc = table.get(key)
+                if acc is not None:
+                    est = (np.asarray(acc[:-1]) + SHRINK * est) / (acc[-1] + SHRINK)
+            out[i] = est
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable form (rounded)."""
+
+        def r(d: dict[str, list[float]]) -> dict[str, list[float]]:
+            return {k: [round(x, 4) for x in v] for k, v in d.items()}
+
+        return {"letters": r(self.letters), "patterns": r(self.patterns), "prior": self.prior}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ProbeStats:
+        """Inverse of `to_json`."""
+        return cls(dict(doc["letters"]), dict(doc["patterns"]), list(doc["prior"]))
 
 
-def _trajectories(
+def probe_answers(
+    responses: dict[str, tuple[str, ...]], models: Sequence[str], probes: Sequence[int]
+) -> list[list[str]]:
+    """Normalised recorded answers of the probe models, one list per row."""
+    cols = [[normalise_answer(x) for x in responses[models[j]]] for j in probes]
+    return [list(row) for row in zip(*cols, strict=True)] if cols else []
+
+
+def mean_frontier(quality: FloatArray, cost: FloatArray) -> list[int]:
+    """Models whose mean quality beats every cheaper model's (by mean cost), cheapest first."""
+    q, c = quality.mean(axis=0), cost.mean(axis=0)
+    order = sorted(range(len(q)), key=lambda j: (c[j], -q[j]))
+    frontier: list[int] = []
+    for j in order:
+        if not frontier or q[j] > q[frontier[-1]] + 1e-9:
+            frontier.append(j)
+    return frontier
+
+
+def probe_candidates(
+    quality: FloatArray, cost: FloatArray, usable: Sequence[int], max_probes: int = 4
+) -> list[tuple[int, ...]]:
+    """Probe sets to try: subsets (size 1–3) of the cheap frontier models with responses.
+
+    Cheap frontier: models better than every cheaper model, excluding the best one, costing at
+    most a quarter of the best model's mean cost; at most ``max_probes`` of them (the best).
+    """
+    q, c = quality.mean(axis=0), cost.mean(axis=0)
+    best = int(np.argmax(q - 1e-12 * c))
+    frontier = mean_frontier(quality, cost)
+    cheap = [j for j in frontier if j != best and j in usable and c[j] <= 0.25 * c[best]]
+    cheap = sorted(sorted(cheap, key=lambda j: -q[j])[:max_probes])
+    return [s for k in (1, 2, 3) for s in combinations(cheap, k)]
+
+
+def probe_plan(
+    est: FloatArray,
+    probes: Sequence[int],
+    cost: FloatArray,
+    lam: float,
+    targets: Sequence[int] | None = None,
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Final model and called models per row: probes always, plus the chosen escalation.
+
+    ``targets``: the models allowed as escalation (default: all).
+    """
+    extra = np.broadcast_to(cost, est.shape).copy()
+    extra[:, list(probes)] = 0.0
+    mask = None
+    if targets is not None:
+        mask = np.zeros(est.shape[1], dtype=bool)
+        mask[list(targets)] = True
+        mask[list(probes)] = True
+    final = choose(est, extra, lam, None if mask is None else mask[None, :])
+    called = np.zeros(est.shape, dtype=bool)
+    called[:, list(probes)] = True
+    called[np.arange(len(final)), final] = True
+    return final, called
+
+
+@dataclass
+class TaskPolicy:
+    """One task's arms and, per λ of the grid, the arm to use and the grid index of its own λ'.
+
+    Each arm's policy is replayed at every grid λ' on out-of-fold estimates; for a requested λ
+    the stored pair is the arm and λ' whose out-of-fold point maximises ``quality − λ·cost``,
+    which corrects arms whose estimates are over- or under-confident.
+    """
+
+    arms: list[str]
+    choice: list[tuple[int, int]]
+    stats: dict[str, ProbeStats] = field(default_factory=dict)
+    mean_cost: list[float] = field(default_factory=list)
+    mean_quality: list[float] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+
+
+def _arm_plan(
+    arm: str,
+    rows_q: FloatArray,
+    rows_c: FloatArray,
+    est: FloatArray,
+    lam: float,
+    task_cost: FloatArray,
+    targets: Sequence[int] | None = None,
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Plan of one arm: ``est`` is the arm's quality estimate (n × m)."""
+    if arm.startswith("probe:"):
+        probes = [int(x) for x in arm[6:].split(",")]
+        return probe_plan(est, probes, task_cost, lam, targets)
+    final = choose(est, rows_c, lam)
+    called = np.zeros(est.shape, dtype=bool)
+    called[np.arange(len(final)), final] = True
+    return final, called
+
+
+def _pred_estimate(arm: str, pred_q: FloatArray, task_q: FloatArray) -> FloatArray:
+    alpha = float(arm[5:])
+    out: FloatArray = alpha * pred_q + (1.0 - alpha) * task_q
+    return out
+
+
+def _oof_probe_estimates(
+    quality: FloatArray, letters: list[str], patterns: list[str], folds: list[IntArray]
+) -> FloatArray:
+    """Out-of-fold lookup estimates on one task's rows (``folds``: test index per fold)."""
+    est = np.zeros(quality.shape)
+    everything = np.arange(len(letters))
+    for test in folds:
+        train = np.setdiff1d(everything, test)
+        stats = ProbeStats.fit(
+            quality[train], [letters[i] for i in train], [patterns[i] for i in train]
+        )
+        est[test] = stats.predict([letters[i] for i in test], [patterns[i] for i in test])
+    return est
+
+
+def fit_task_policy(
+    table: OutcomeTable,
     pred_q: FloatArray,
     pred_c: FloatArray,
-    responses: dict[str, tuple[str, ...]],
-    models: Sequence[str],
-    max_calls: int,
-) -> list[_Trajectory]:
-    out = []
-    for i in range(pred_q.shape[0]):
-        usable = np.asarray([m in responses for m in models])
-        q = np.where(usable, pred_q[i], -1.0)
-        chain = [j for j in frontier_chain(q, pred_c[i], max_calls) if usable[j]]
-        raw = [responses[models[j]][i] for j in chain]
-        answers = [normalise_answer(r) for r in raw]
-        states, answer_models = [], []
-        for k in range(1, len(chain) + 1):
-            f, am = state_features(chain[:k], answers[:k], raw[:k], pred_q[i], len(models))
-            states.append(f)
-            answer_models.append(am)
-        out.append(_Trajectory(chain, states, answer_models))
-    return out
+    lambdas: Sequence[float],
+    folds: int,
+) -> TaskPolicy:
+    """Arms of one task's rows and the best arm per λ by out-of-fold quality − λ·cost.
+
+    ``pred_q``/``pred_c`` are the base router's out-of-fold predictions for these rows.
+    """
+    q_mean, c_mean = table.quality.mean(axis=0), table.cost.mean(axis=0)
+    task_q = np.broadcast_to(q_mean, table.quality.shape)
+    targets = mean_frontier(table.quality, table.cost)
+    arms = [f"pred:{a:g}" for a in ALPHAS]
+    estimates = [_pred_estimate(a, pred_q, task_q) for a in arms]
+    keys: dict[str, tuple[list[str], list[str]]] = {}
+    if table.responses is not None and len(table) >= 2 * folds:
+        usable = [j for j, m in enumerate(table.models) if m in table.responses]
+        test_folds = [te for _, te in kfold_indices(table, folds)]
+        for probes in probe_candidates(table.quality, table.cost, usable):
+            arm = "probe:" + ",".join(str(j) for j in probes)
+            keys[arm] = answer_keys(probe_answers(table.responses, table.models, probes))
+            estimates.append(_oof_probe_estimates(table.quality, *keys[arm], test_folds))
+            arms.append(arm)
+    rows = np.arange(len(table))
+    points = np.zeros((len(arms), len(lambdas), 2))  # out-of-fold (quality, cost) per arm, λ'
+    for a, (arm, est) in enumerate(zip(arms, estimates, strict=True)):
+        for li, lam in enumerate(lambdas):
+            final, called = _arm_plan(arm, table.quality, pred_c, est, lam, c_mean, targets)
+            points[a, li] = table.quality[rows, final].mean(), (table.cost * called).sum(1).mean()
+    choice = []
+    for lam in lambdas:  # the (arm, inner λ') whose out-of-fold point maximises q − λ·c
+        score = points[:, :, 0] - lam * points[:, :, 1]
+        best_arm, best_lam = np.unravel_index(int(np.argmax(score)), score.shape)
+        choice.append((int(best_arm), int(best_lam)))
+    used = sorted({a for a, _ in choice})
+    stats = {
+        arms[i]: ProbeStats.fit(table.quality, *keys[arms[i]])
+        for i in used
+        if arms[i].startswith("probe:")
+    }
+    remap = {old: new for new, old in enumerate(used)}
+    return TaskPolicy(
+        [arms[i] for i in used],
+        [(remap[a], li) for a, li in choice],
+        stats,
+        [float(x) for x in c_mean],
+        [float(x) for x in q_mean],
+        targets,
+    )
 
 
 @dataclass
 class CascadeRouter:
-    """A base `LearnedRouter` plus a learned acceptance scorer over recorded/returned answers."""
+    """A base `LearnedRouter` plus per-task probe/escalation policies (see module doc)."""
 
     base: LearnedRouter
-    coef: FloatArray
-    intercept: float
-    mean: FloatArray
-    scale: FloatArray
+    policies: dict[str, TaskPolicy]
+    grid: list[float]
     lam: float = 0.0
-    max_calls: int = 4
     info: dict[str, Any] = field(default_factory=dict)
     kind: str = "cascade"
 
@@ -142,144 +303,217 @@ class CascadeRouter:
         """Models of the base router."""
         return self.base.models
 
-    def accept_probability(self, state: FloatArray) -> float:
-        """Predicted probability that the state's voted answer is good."""
-        z = float(((state - self.mean) / self.scale) @ self.coef + self.intercept)
-        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+    def policy_for(self, task: str | None) -> TaskPolicy:
+        """The task's policy, or the all-tasks one for an unknown task."""
+        return self.policies.get(task or ALL_TASKS, self.policies[ALL_TASKS])
+
+    def grid_index(self, lam: float) -> int:
+        """Index of the grid λ nearest to ``lam`` (on a log scale; 0 maps to 0)."""
+        if lam <= 0:
+            return 0
+        logs = [math.log(g) if g > 0 else -math.inf for g in self.grid]
+        return int(np.argmin([abs(math.log(lam) - g) for g in logs]))
 
     def replay_table(
         self, table: OutcomeTable, lambdas: Sequence[float], notes: list[str]
     ) -> list[Plan]:
-        """Plans for every λ using the table's recorded responses (base router if none)."""
-        if table.responses is None:
-            notes.append("table has no recorded responses: replayed the cascade's base router only")
-            return self.base.replay(list(table.prompts), lambdas)
-        pred = self.base.predict(list(table.prompts))
-        trajs = _trajectories(
-            pred.quality, pred.cost, table.responses, table.models, self.max_calls
-        )
-        return _plans(self, trajs, pred.quality, pred.cost, lambdas)
+        """Plans for every λ from the table's recorded probe answers (zero model calls)."""
+        pred = self.base.predict(list(table.prompts), list(table.tasks))
+        n, m = table.quality.shape
+        tasks = np.asarray(table.tasks)
+        finals = np.zeros((len(lambdas), n), dtype=np.int64)
+        called = np.zeros((len(lambdas), n, m), dtype=bool)
+        for task in table.task_names:
+            rows = np.flatnonzero(tasks == task)
+            pol = self.policy_for(task)
+            estimates = self._estimates(pol, table, rows, pred.quality[rows], notes)
+            for li, lam in enumerate(lambdas):
+                a, inner = pol.choice[self.grid_index(lam)]
+                arm, lam_arm = pol.arms[a], self.grid[inner]
+                if arm not in estimates:
+                    arm, lam_arm = "pred:1", lam
+                    estimates.setdefault(arm, pred.quality[rows])
+                final, call = _arm_plan(
+                    arm,
+                    pred.quality[rows],
+                    pred.cost[rows],
+                    estimates[arm],
+                    lam_arm,
+                    np.asarray(pol.mean_cost),
+                    pol.targets or None,
+                )
+                finals[li, rows], called[li, rows] = final, call
+        return [Plan(float(lam), finals[i], called[i]) for i, lam in enumerate(lambdas)]
+
+    def _estimates(
+        self,
+        pol: TaskPolicy,
+        table: OutcomeTable,
+        rows: IntArray,
+        pred_q: FloatArray,
+        notes: list[str],
+    ) -> dict[str, FloatArray]:
+        task_q = np.broadcast_to(np.asarray(pol.mean_quality), pred_q.shape)
+        out: dict[str, FloatArray] = {}
+        for arm in pol.arms:
+            if arm.startswith("pred:"):
+                out[arm] = _pred_estimate(arm, pred_q, task_q)
+                continue
+            probes = [int(x) for x in arm[6:].split(",")]
+            names = [self.models[j] for j in probes]
+            if table.responses is None or any(n not in table.responses for n in names):
+                notes.append(f"no recorded responses of {', '.join(names)}: arm {arm} skipped")
+                continue
+            sub = {n: tuple(table.responses[n][i] for i in rows) for n in names}
+            answers = probe_answers(sub, self.models, probes)
+            out[arm] = pol.stats[arm].predict(*answer_keys(answers))
+        return out
+
+    def answer_probability(self, task: str | None, model: str, answer: str) -> float | None:
+        """P(``model``'s ``answer`` is good) from the training rows where ``model`` gave the same
+        normalised answer letter (task first, then all tasks); `None` if never seen.
+        """
+        if model not in self.models:
+            return None
+        j = self.models.index(model)
+        if len(normalise_answer(answer)) != 1:
+            return None  # free text: the answer itself carries no learned signal here
+        letters, patterns = answer_keys([[normalise_answer(answer)]])
+        single = self.info.get("single", {})
+        for group in (task or ALL_TASKS, ALL_TASKS):
+            doc = single.get(group, {}).get(str(j))
+            if doc:
+                return float(ProbeStats.from_json(doc).predict(letters, patterns)[0, j])
+        return None
 
     def to_file_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Meta and arrays for `save_router`."""
         from llmswitch.routing.learned.io import router_to_arrays
 
         base_meta, base_arrays = router_to_arrays(self.base)
-        arrays = {f"base.{k}": v for k, v in base_arrays.items()}
-        arrays.update(
-            {"scorer/coef": self.coef, "scorer/mean": self.mean, "scorer/scale": self.scale}
-        )
+        policies = {
+            task: {
+                "arms": p.arms,
+                "choice": p.choice,
+                "stats": {a: s.to_json() for a, s in p.stats.items()},
+                "mean_cost": p.mean_cost,
+                "mean_quality": p.mean_quality,
+                "targets": p.targets,
+            }
+            for task, p in self.policies.items()
+        }
         meta = {
             "kind": "cascade",
+            "cascade_version": 2,
             "models": list(self.models),
             "lambda": self.lam,
-            "max_calls": self.max_calls,
-            "intercept": self.intercept,
+            "grid": self.grid,
+            "policies": policies,
             "base": base_meta,
             "info": self.info,
         }
-        return meta, arrays
+        return meta, {f"base.{k}": v for k, v in base_arrays.items()}
 
     @classmethod
     def from_file_parts(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> CascadeRouter:
         """Inverse of `to_file_parts`."""
         from llmswitch.routing.learned.io import RouterFileError, router_from_arrays
 
+        if meta.get("cascade_version") != 2:
+            raise RouterFileError(
+                "cascade router file of an older format; retrain it with `llmswitch router train`"
+            )
         try:
             base = router_from_arrays(
                 meta["base"], {k[5:]: v for k, v in arrays.items() if k.startswith("base.")}
             )
+            policies = {
+                task: TaskPolicy(
+                    list(p["arms"]),
+                    [(int(a), int(li)) for a, li in p["choice"]],
+                    {a: ProbeStats.from_json(s) for a, s in p["stats"].items()},
+                    list(p["mean_cost"]),
+                    list(p["mean_quality"]),
+                    [int(j) for j in p.get("targets", [])],
+                )
+                for task, p in meta["policies"].items()
+            }
             return cls(
                 base,
-                arrays["scorer/coef"],
-                float(meta["intercept"]),
-                arrays["scorer/mean"],
-                arrays["scorer/scale"],
+                policies,
+                [float(x) for x in meta["grid"]],
                 float(meta["lambda"]),
-                int(meta["max_calls"]),
                 dict(meta.get("info", {})),
             )
-        except KeyError as exc:
+        except (KeyError, TypeError) as exc:
             raise RouterFileError(f"cascade router file is inconsistent: missing {exc}") from None
 
 
-def _plans(
-    router: CascadeRouter,
-    trajs: list[_Trajectory],
-    pred_q: FloatArray,
-    pred_c: FloatArray,
-    lambdas: Sequence[float],
-) -> list[Plan]:
-    n, m = pred_q.shape
-    probs = [[router.accept_probability(s) for s in t.states] for t in trajs]
-    plans = []
-    for lam in lambdas:
-        final = np.zeros(n, dtype=np.int64)
-        called = np.zeros((n, m), dtype=bool)
-        for i, t in enumerate(trajs):
-            top = pred_q[i, t.chain[-1]]
-            k = 0
-            while (
-                k + 1 < len(t.chain) and top * (1 - probs[i][k]) > lam * pred_c[i, t.chain[k + 1]]
-            ):
-                k += 1
-            called[i, t.chain[: k + 1]] = True
-            final[i] = t.answer_models[k]
-        plans.append(Plan(float(lam), final, called))
-    return plans
+def _single_stats(table: OutcomeTable) -> dict[str, dict[str, Any]]:
+    """Per task (and ``*``), per model with responses: answer-letter statistics (for scoring)."""
+    out: dict[str, dict[str, Any]] = {}
+    if table.responses is None:
+        return out
+    tasks = np.asarray(table.tasks)
+    groups = {t: np.flatnonzero(tasks == t) for t in table.task_names}
+    groups[ALL_TASKS] = np.arange(len(table))
+    for task, rows in groups.items():
+        sub = table.subset(rows)
+        assert sub.responses is not None
+        per: dict[str, Any] = {}
+        for j, name in enumerate(table.models):
+            if name in sub.responses:
+                keys = answer_keys(probe_answers(sub.responses, table.models, [j]))
+                per[str(j)] = ProbeStats.fit(sub.quality, *keys).to_json()
+        out[task] = per
+    return out
 
 
 def train_cascade(
     table: OutcomeTable,
-    base_kind: str = "logistic",
-    folds: int = 3,
+    folds: int = 5,
     lam: float = 0.0,
-    max_calls: int = 4,
     progress: Progress | None = None,
+    base_kind: str = BASE_KIND,
+    base_params: dict[str, Any] | None = None,
 ) -> CascadeRouter:
-    """Train the base router and the acceptance scorer (on out-of-fold base predictions)."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Train the base router and every task's policy (arms chosen on out-of-fold results)."""
     from llmswitch.evals.crossval import oof_predictions
-    from llmswitch.routing.learned.train import default_params
+    from llmswitch.evals.replay import default_lambdas
 
-    if table.responses is None:
-        raise ValueError(
-            "a cascade needs recorded responses (responses_<split>.parquet or --responses)"
+    params = dict(BASE_PARAMS if base_params is None else base_params)
+    grid = [float(x) for x in default_lambdas(table)]
+    pred_q, pred_c = oof_predictions(table, base_kind, params, folds, progress)
+    tasks = np.asarray(table.tasks)
+    groups = {t: np.flatnonzero(tasks == t) for t in table.task_names}
+    groups = {t: rows for t, rows in groups.items() if len(rows) >= 4 * folds}
+    groups[ALL_TASKS] = np.arange(len(table))
+    policies = {}
+    for task, rows in groups.items():
+        if progress:
+            progress(f"cascade: policy for task {task}")
+        policies[task] = fit_task_policy(
+            table.subset(rows), pred_q[rows], pred_c[rows], grid, folds
         )
-    params = default_params(base_kind)
-    q, c = oof_predictions(table, base_kind, params, folds, progress)
-    trajs = _trajectories(q, c, table.responses, table.models, max_calls)
-    x = np.asarray([s for t in trajs for s in t.states])
-    y = np.asarray([table.quality[i, am] for i, t in enumerate(trajs) for am in t.answer_models])
-    mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
-    xs = (x - mean) / scale
-    labels = (y >= 0.5).astype(np.int64)
-    clf = LogisticRegression(C=1.0, max_iter=1000)
-    clf.fit(xs, labels)
     base = train_router(table, base_kind, params)
     info = {
         "n_train": len(table),
         "source": table.source,
         "task_stats": base.info["task_stats"],
-        "base_kind": base_kind,
-        "params": params,
+        "params": {"base_kind": base_kind, **params},
+        "single": _single_stats(table),
     }
-    return CascadeRouter(
-        base, clf.coef_[0], float(clf.intercept_[0]), mean, scale, lam, max_calls, info
-    )
+    return CascadeRouter(base, policies, grid, lam, info)
 
 
 def cross_validate_cascade(
     table: OutcomeTable,
     folds: int = 5,
     progress: Progress | None = None,
-    base_kind: str = "logistic",
 ) -> dict[str, Any]:
-    """Cross-validated ``router eval`` report of the cascade (needs recorded responses)."""
+    """Cross-validated ``router eval`` report of the cascade (nested: policies chosen in-fold)."""
     from llmswitch.evals.crossval import oof_task_predictions
     from llmswitch.evals.replay import default_lambdas, evaluate
-    from llmswitch.evals.table import kfold_indices
 
     lambdas = default_lambdas(table)
     n, m = table.quality.shape
@@ -288,11 +522,11 @@ def cross_validate_cascade(
     for f, (train, test) in enumerate(kfold_indices(table, folds)):
         if progress:
             progress(f"cascade: fold {f + 1}/{folds}")
-        router = train_cascade(table.subset(train), base_kind)
+        router = train_cascade(table.subset(train), folds)
         for li, plan in enumerate(router.replay_table(table.subset(test), lambdas, [])):
             finals[li, test] = plan.final
             called[li, test] = plan.called
     plans = [Plan(lam, finals[i], called[i]) for i, lam in enumerate(lambdas)]
     report = evaluate(table, plans, oof_task_predictions(table, folds), lambdas)
-    report["cross_validation"] = {"folds": folds, "kind": "cascade", "params": {"base": base_kind}}
+    report["cross_validation"] = {"folds": folds, "kind": "cascade", "params": dict(BASE_PARAMS)}
     return report

@@ -1,8 +1,9 @@
-"""Per-model cost prediction: ridge regression of log cost on the prompt's features.
+"""Per-model cost prediction: ridge regression of log cost on the prompt's dense features.
 
 Recorded costs depend on prompt length (input tokens) and on how much the model writes (output
-tokens, which varies by model and by kind of prompt), so a per-model regression on the same
-features as the quality models captures both. Predictions are clipped to the training range.
+tokens, which varies by model and by kind of prompt), so a per-model regression on the lexical
+statistics (log length, lines, code and math marks) and the task one-hot (when the featurizer
+has one) captures both. Closed form; predictions are clipped to the training range.
 """
 
 from __future__ import annotations
@@ -29,21 +30,20 @@ class CostModel:
 
     @classmethod
     def fit(cls, features: Features, cost: FloatArray, alpha: float = 1.0) -> CostModel:
-        """Fit one ridge regression per model on ``log(cost + eps)``."""
-        from sklearn.linear_model import Ridge
-
-        x = features.stacked()
+        """Fit one ridge regression per model on ``log(cost + eps)`` (normal equations)."""
+        x = features.dense
         eps = max(float(cost[cost > 0].min()) * 1e-3, 1e-12) if (cost > 0).any() else 1e-12
         target = np.log(cost + eps)
-        ridge = Ridge(alpha=alpha, solver="sparse_cg", max_iter=200)
-        ridge.fit(x, target)
-        coef = np.atleast_2d(ridge.coef_)
-        intercept = np.atleast_1d(ridge.intercept_)
+        x_mean, y_mean = x.mean(axis=0), target.mean(axis=0)
+        xc = x - x_mean
+        gram = xc.T @ xc + alpha * np.eye(x.shape[1])
+        coef = np.linalg.solve(gram, xc.T @ (target - y_mean)).T
+        intercept = y_mean - coef @ x_mean
         return cls(coef, intercept, cost.min(axis=0), cost.max(axis=0))
 
     def predict(self, features: Features) -> FloatArray:
         """Predicted cost (USD) per prompt and model."""
-        log_cost = np.asarray(features.stacked() @ self.coef.T) + self.intercept
+        log_cost = np.asarray(features.dense @ self.coef.T) + self.intercept
         out: FloatArray = np.clip(np.exp(log_cost), self.low, self.high)
         return out
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
+from scipy import sparse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -111,11 +111,42 @@ def lexical(texts: Sequence[str]) -> FloatArray:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """Tokenised prompts (hashed counts and lexical statistics), reusable across CV folds."""
+
+    counts: sparse.csr_matrix
+    lex: FloatArray
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Prepared:
+        """Tokenise ``texts`` once."""
+        return cls(hashed_counts(texts), lexical(texts))
+
+    def rows(self, index: Sequence[int] | IntArray) -> Prepared:
+        """The prepared rows at ``index``."""
+        idx = np.asarray(index, dtype=np.int64)
+        return Prepared(self.counts[idx], self.lex[idx])
+
+    def __len__(self) -> int:
+        """Return the number of prompts."""
+        return int(self.counts.shape[0])
+
+
+Texts = Sequence[str] | Prepared
+
+
+@dataclass(frozen=True)
 class Features:
-    """Features of a batch of prompts: TF-IDF (sparse, L2-normalised) and lexical (dense)."""
+    """Features of a batch of prompts.
+
+    ``tfidf`` (sparse, L2-normalised rows), ``dense`` (standardised lexical statistics, then the
+    task one-hot scaled by the featurizer's ``task_weight``; no task columns when it is 0) and
+    ``task`` (the unscaled task one-hot, all zeros for an unknown or missing task).
+    """
 
     tfidf: sparse.csr_matrix
     dense: FloatArray
+    task: FloatArray | None = None
 
     def __len__(self) -> int:
         """Return the number of prompts."""
@@ -124,10 +155,11 @@ class Features:
     def rows(self, index: Sequence[int] | IntArray) -> Features:
         """Return the features of the prompts at ``index``."""
         idx = np.asarray(index, dtype=np.int64)
-        return Features(self.tfidf[idx], self.dense[idx])
+        task = None if self.task is None else self.task[idx]
+        return Features(self.tfidf[idx], self.dense[idx], task)
 
     def stacked(self) -> sparse.csr_matrix:
-        """TF-IDF and lexical features side by side (for linear models)."""
+        """TF-IDF and dense features side by side (for linear models)."""
         return sparse.hstack([self.tfidf, sparse.csr_matrix(self.dense)], format="csr")
 
 
@@ -135,13 +167,21 @@ class Featurizer:
     """Turns prompts into `Features`; fitted on training prompts, saved as plain arrays."""
 
     def __init__(
-        self, keep: IntArray, idf: FloatArray, dense_mean: FloatArray, dense_std: FloatArray
+        self,
+        keep: IntArray,
+        idf: FloatArray,
+        dense_mean: FloatArray,
+        dense_std: FloatArray,
+        tasks: Sequence[str] = (),
+        task_weight: float = 0.0,
     ):
         """Create from fitted arrays (use `Featurizer.fit` to learn them)."""
         self.keep = np.asarray(keep, dtype=np.int64)
         self.idf = np.asarray(idf, dtype=np.float64)
         self.dense_mean = np.asarray(dense_mean, dtype=np.float64)
         self.dense_std = np.asarray(dense_std, dtype=np.float64)
+        self.tasks = tuple(str(t) for t in tasks)
+        self.task_weight = float(task_weight)
         self._col = np.full(1 << HASH_BITS, -1, dtype=np.int64)
         self._col[self.keep] = np.arange(len(self.keep))
 
@@ -153,45 +193,76 @@ class Featurizer:
     @property
     def n_features(self) -> int:
         """Width of `Features.stacked`."""
-        return len(self.keep) + len(self.dense_mean)
+        n_task = len(self.tasks) if self.task_weight > 0 else 0
+        return len(self.keep) + len(self.dense_mean) + n_task
 
     @classmethod
-    def fit(cls, texts: Sequence[str], min_df: int = 2) -> Featurizer:
-        """Learn kept columns, IDF and lexical scaling from ``texts``."""
-        counts = hashed_counts(texts)
+    def fit(
+        cls,
+        texts: Texts,
+        min_df: int = 2,
+        tasks: Sequence[str] | None = None,
+        task_weight: float = 0.0,
+    ) -> Featurizer:
+        """Learn kept columns, IDF and lexical scaling from ``texts`` (and the task names)."""
+        prep = texts if isinstance(texts, Prepared) else Prepared.of(texts)
+        counts = prep.counts
         df = np.bincount(counts.indices, minlength=counts.shape[1])
-        keep = np.flatnonzero(df >= min(min_df, max(len(texts), 1)))
-        n = len(texts)
+        keep = np.flatnonzero(df >= min(min_df, max(len(prep), 1)))
+        n = len(prep)
         idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
-        lex = lexical(texts)
+        lex = prep.lex
         std = lex.std(axis=0)
-        return cls(keep, idf, lex.mean(axis=0), np.where(std > 1e-9, std, 1.0))
+        names = sorted(set(tasks)) if tasks is not None else []
+        return cls(
+            keep, idf, lex.mean(axis=0), np.where(std > 1e-9, std, 1.0), names, task_weight
+        )
 
-    def transform(self, texts: Sequence[str]) -> Features:
-        """Features of ``texts``."""
-        counts = hashed_counts(texts)
+    def task_onehot(self, tasks: Sequence[str | None] | None, n: int) -> FloatArray:
+        """One-hot of each prompt's task over the training tasks (zeros if unknown or missing)."""
+        out = np.zeros((n, len(self.tasks)))
+        if tasks is not None:
+            col = {t: i for i, t in enumerate(self.tasks)}
+            for i, t in enumerate(tasks):
+                if t in col:
+                    out[i, col[t]] = 1.0
+        return out
+
+    def transform(self, texts: Texts, tasks: Sequence[str | None] | None = None) -> Features:
+        """Features of ``texts`` (``tasks``: each prompt's task label, if known)."""
+        prep = texts if isinstance(texts, Prepared) else Prepared.of(texts)
+        counts = prep.counts
         cols = self._col[counts.indices]
         mask = cols >= 0
         row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
         values = counts.data[mask] * self.idf[cols[mask]]
         tfidf = sparse.csr_matrix(
-            (values, (row_of[mask], cols[mask])), shape=(len(texts), len(self.keep))
+            (values, (row_of[mask], cols[mask])), shape=(len(prep), len(self.keep))
         )
         norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
         tfidf = sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ tfidf
-        dense = (lexical(texts) - self.dense_mean) / self.dense_std
-        return Features(tfidf.tocsr(), dense)
+        dense = (prep.lex - self.dense_mean) / self.dense_std
+        onehot = self.task_onehot(tasks, len(prep))
+        if self.task_weight > 0:
+            dense = np.hstack([dense, self.task_weight * onehot])
+        return Features(tfidf.tocsr(), dense, onehot)
 
     def to_arrays(self) -> dict[str, Any]:
-        """The fitted arrays, for saving."""
+        """The fitted arrays, for saving (task names as a fixed-width unicode array)."""
         return {
             "keep": self.keep.astype(np.int32),
             "idf": self.idf.astype(np.float32),
             "dense_mean": self.dense_mean,
             "dense_std": self.dense_std,
+            "tasks": np.asarray(self.tasks, dtype=np.str_),
+            "task_weight": np.asarray([self.task_weight]),
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, Any]) -> Featurizer:
         """Rebuild from `to_arrays` output."""
-        return cls(arrays["keep"], arrays["idf"], arrays["dense_mean"], arrays["dense_std"])
+        tasks = [str(t) for t in arrays["tasks"]] if "tasks" in arrays else []
+        weight = float(arrays["task_weight"][0]) if "task_weight" in arrays else 0.0
+        return cls(
+            arrays["keep"], arrays["idf"], arrays["dense_mean"], arrays["dense_std"], tasks, weight
+        )

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
+from scipy import sparse
 
 from llmswitch.routing.learned.features import Features
 
@@ -49,12 +49,20 @@ class KNNQuality:
     """Similarity-weighted mean quality of the k most similar training prompts (cosine on TF-IDF).
 
     The neighbour mean is shrunk towards the training mean with ``prior`` pseudo-neighbours.
+    ``task_bonus`` is added to the similarity of training prompts of the query's task (when the
+    featurizer knows tasks), so neighbours come from the same task first.
     """
 
     kind: ClassVar[str] = "knn"
 
     def __init__(
-        self, train: sparse.csr_matrix, quality: FloatArray, k: int = 25, prior: float = 2.0
+        self,
+        train: sparse.csr_matrix,
+        quality: FloatArray,
+        k: int = 25,
+        prior: float = 2.0,
+        train_task: FloatArray | None = None,
+        task_bonus: float = 0.0,
     ):
         """Create from the training TF-IDF rows and their quality matrix."""
         self.train = sparse.csr_matrix(train, dtype=np.float32)
@@ -62,41 +70,60 @@ class KNNQuality:
         self.k = int(k)
         self.prior = float(prior)
         self.mean = self.quality.mean(axis=0)
+        self.train_task = (
+            np.zeros((self.quality.shape[0], 0))
+            if train_task is None
+            else np.asarray(train_task, dtype=np.float64)
+        )
+        self.task_bonus = float(task_bonus)
 
     @classmethod
     def fit(
-        cls, features: Features, quality: FloatArray, k: int = 25, prior: float = 2.0
+        cls,
+        features: Features,
+        quality: FloatArray,
+        k: int = 25,
+        prior: float = 2.0,
+        task_bonus: float = 0.0,
     ) -> KNNQuality:
         """Store the training set (kNN has no other fitting)."""
-        return cls(features.tfidf, quality, k, prior)
+        return cls(features.tfidf, quality, k, prior, features.task, task_bonus)
 
     def predict(self, features: Features) -> FloatArray:
         """Predicted quality per model."""
         out = np.empty((len(features), self.quality.shape[1]))
         k = min(self.k, self.train.shape[0])
         query = sparse.csr_matrix(features.tfidf, dtype=np.float32)
+        use_task = (
+            self.task_bonus > 0
+            and features.task is not None
+            and features.task.shape[1] == self.train_task.shape[1] > 0
+        )
         for start in range(0, len(features), 512):
-            sims = np.asarray(
-                (query[start : start + 512] @ self.train.T).todense(), dtype=np.float64
-            )
+            stop = start + 512
+            sims = np.asarray((query[start:stop] @ self.train.T).todense(), dtype=np.float64)
+            if use_task:
+                assert features.task is not None
+                sims += self.task_bonus * (features.task[start:stop] @ self.train_task.T)
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             w = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None) ** 2
             num = np.einsum("nk,nkm->nm", w, self.quality[top]) + self.prior * self.mean
-            out[start : start + 512] = num / (w.sum(axis=1, keepdims=True) + self.prior)
+            out[start:stop] = num / (w.sum(axis=1, keepdims=True) + self.prior)
         return out
 
     def params(self) -> dict[str, Any]:
         """Hyper-parameters."""
-        return {"k": self.k, "prior": self.prior}
+        return {"k": self.k, "prior": self.prior, "task_bonus": self.task_bonus}
 
     def to_arrays(self) -> dict[str, Any]:
-        """Training matrix (CSR parts, float16 values) and quality."""
+        """Training matrix (CSR parts, float16 values), quality and task one-hot."""
         return {
             "data": self.train.data.astype(np.float16),
             "indices": self.train.indices.astype(np.int32),
             "indptr": self.train.indptr.astype(np.int64),
             "shape": np.asarray(self.train.shape, dtype=np.int64),
             "quality": self.quality.astype(np.float32),
+            "task": self.train_task.astype(np.uint8),
         }
 
     @classmethod
@@ -106,7 +133,14 @@ class KNNQuality:
         train = sparse.csr_matrix(
             (arrays["data"].astype(np.float32), arrays["indices"], arrays["indptr"]), shape=shape
         )
-        return cls(train, arrays["quality"], params["k"], params["prior"])
+        return cls(
+            train,
+            arrays["quality"],
+            params["k"],
+            params["prior"],
+            arrays.get("task"),
+            params.get("task_bonus", 0.0),
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,6 +206,71 @@ class LogisticQuality:
     def from_arrays(cls, params: dict[str, Any], arrays: dict[str, Any]) -> LogisticQuality:
         """Rebuild from saved arrays."""
         return cls(arrays["coef"], arrays["intercept"], params["c"])
+
+
+# ----------------------------------------------------------------------------------------------
+# ridge regression (closed form)
+# ----------------------------------------------------------------------------------------------
+
+DUAL_MAX_ROWS = 6000
+
+
+class RidgeQuality:
+    """Linear probability model per model: ridge regression of quality on the stacked features.
+
+    Solved in closed form: the dual ``(X Xᵀ + αI)⁻¹ (Y − ȳ)`` for up to `DUAL_MAX_ROWS` training
+    prompts (one Cholesky solve for all models at once), conjugate gradients beyond. Predictions
+    are clipped to [0, 1]. Seconds where the per-model logistic regression takes minutes.
+    """
+
+    kind: ClassVar[str] = "ridge"
+
+    def __init__(self, coef: FloatArray, intercept: FloatArray, alpha: float = 1.0):
+        """Create from fitted coefficients, shape ``(n_models, n_features)``."""
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.alpha = float(alpha)
+
+    @classmethod
+    def fit(cls, features: Features, quality: FloatArray, alpha: float = 1.0) -> RidgeQuality:
+        """Fit all models' regressions at once."""
+        x = features.stacked()
+        mean = quality.mean(axis=0)
+        target = quality - mean
+        if x.shape[0] <= DUAL_MAX_ROWS:
+            from scipy.linalg import solve
+
+            gram = np.asarray((x @ x.T).todense(), dtype=np.float64)
+            gram[np.diag_indices_from(gram)] += alpha
+            dual = solve(gram, target, assume_a="pos")
+            coef = np.asarray(x.T @ dual).T
+        else:
+            from sklearn.linear_model import Ridge
+
+            ridge = Ridge(alpha=alpha, solver="sparse_cg", max_iter=300, fit_intercept=False)
+            ridge.fit(x, target)
+            coef = np.atleast_2d(ridge.coef_)
+        return cls(coef, mean, alpha)
+
+    def predict(self, features: Features) -> FloatArray:
+        """Predicted quality per model, clipped to [0, 1]."""
+        out: FloatArray = np.clip(
+            np.asarray(features.stacked() @ self.coef.T) + self.intercept, 0.0, 1.0
+        )
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters."""
+        return {"alpha": self.alpha}
+
+    def to_arrays(self) -> dict[str, Any]:
+        """Coefficients (float32)."""
+        return {"coef": self.coef.astype(np.float32), "intercept": self.intercept}
+
+    @classmethod
+    def from_arrays(cls, params: dict[str, Any], arrays: dict[str, Any]) -> RidgeQuality:
+        """Rebuild from saved arrays."""
+        return cls(arrays["coef"], arrays["intercept"], params["alpha"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,19 +17,27 @@ import numpy.typing as npt
 from llmswitch.evals.table import OutcomeTable
 from llmswitch.routing.decision import Decision
 from llmswitch.routing.learned.cost import CostModel
-from llmswitch.routing.learned.features import Features, Featurizer
+from llmswitch.routing.learned.features import Features, Featurizer, Prepared, Texts
 from llmswitch.routing.learned.policy import choose
-from llmswitch.routing.learned.quality import KNNQuality, LogisticQuality, MFQuality, QualityModel
+from llmswitch.routing.learned.quality import (
+    KNNQuality,
+    LogisticQuality,
+    MFQuality,
+    QualityModel,
+    RidgeQuality,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-QUALITY_KINDS: dict[str, type[KNNQuality] | type[LogisticQuality] | type[MFQuality]] = {
+QualityClass = type[KNNQuality] | type[LogisticQuality] | type[MFQuality] | type[RidgeQuality]
+QUALITY_KINDS: dict[str, QualityClass] = {
     "knn": KNNQuality,
     "logistic": LogisticQuality,
+    "ridge": RidgeQuality,
     "mf": MFQuality,
 }
-ENSEMBLE_PARTS = ("knn", "logistic")
+ENSEMBLE_PARTS = ("knn", "ridge")
 KINDS = (*QUALITY_KINDS, "ensemble")
 
 
@@ -83,13 +91,19 @@ class LearnedRouter:
     lam: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
-    def features(self, prompts: Sequence[str]) -> Features:
-        """Featurise prompts (the part that dominates the time of a decision)."""
-        return self.featurizer.transform(prompts)
+    def features(self, prompts: Texts, tasks: Sequence[str | None] | None = None) -> Features:
+        """Featurise prompts (the part that dominates the time of a decision).
 
-    def predict(self, prompts: Sequence[str] | Features) -> Prediction:
+        ``tasks``: each prompt's task label if known (used when the router was trained with
+        task features; an unknown or missing task gets no task signal).
+        """
+        return self.featurizer.transform(prompts, tasks)
+
+    def predict(
+        self, prompts: Texts | Features, tasks: Sequence[str | None] | None = None
+    ) -> Prediction:
         """Predicted quality and cost for every prompt and model."""
-        feats = prompts if isinstance(prompts, Features) else self.features(prompts)
+        feats = prompts if isinstance(prompts, Features) else self.features(prompts, tasks)
         quality = np.mean([qm.predict(feats) for qm in self.quality_models], axis=0)
         return Prediction(self.models, quality, self.cost_model.predict(feats))
 
@@ -98,9 +112,10 @@ class LearnedRouter:
         request: str | Features,
         candidates: Sequence[str] | None = None,
         lam: float | None = None,
+        task: str | None = None,
     ) -> LearnedDecision:
-        """Choose among ``candidates`` (default: all models) for one prompt."""
-        feats = self.features([request]) if isinstance(request, str) else request
+        """Choose among ``candidates`` (default: all models) for one prompt (of ``task``)."""
+        feats = self.features([request], [task]) if isinstance(request, str) else request
         return self.decide_batch(feats, candidates, lam)[0]
 
     def decide_batch(
@@ -127,10 +142,21 @@ class LearnedRouter:
             out.append(LearnedDecision(names[c], reason, scores, q, cst))
         return out
 
-    def replay(self, prompts: Sequence[str] | Features, lambdas: Sequence[float]) -> list[Plan]:
+    def replay(
+        self,
+        prompts: Texts | Features,
+        lambdas: Sequence[float],
+        tasks: Sequence[str | None] | None = None,
+    ) -> list[Plan]:
         """Plans for every λ over a batch of prompts (zero model calls)."""
-        pred = self.predict(prompts)
+        pred = self.predict(prompts, tasks)
         return sweep_plans(pred.quality, pred.cost, lambdas)
+
+    def replay_table(
+        self, table: OutcomeTable, lambdas: Sequence[float], notes: list[str]
+    ) -> list[Plan]:
+        """Plans for every λ over an outcome table (its task column feeds task features)."""
+        return self.replay(list(table.prompts), lambdas, list(table.tasks))
 
     def candidate_columns(self, candidates: Sequence[str] | None) -> list[int]:
         """Column indices of ``candidates``; raise `ValueError` naming unknown ones."""
@@ -162,16 +188,29 @@ def fit_quality(
 
 def train_router(
     table: OutcomeTable,
-    kind: str = "logistic",
+    kind: str = "ridge",
     params: dict[str, Any] | None = None,
     lam: float = 0.0,
+    prepared: Prepared | None = None,
 ) -> LearnedRouter:
-    """Train a router of ``kind`` on ``table`` (hyper-parameters in ``params``)."""
+    """Train a router of ``kind`` on ``table`` (hyper-parameters in ``params``).
+
+    ``params["task_weight"]`` (default 0) appends the task one-hot, scaled by it, to the features
+    (kNN: a similarity bonus for same-task neighbours). ``prepared``: the table's prompts already
+    tokenised (`Prepared.of`), to save time in cross-validation.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown router kind {kind!r}; choose from {', '.join(KINDS)}")
-    featurizer = Featurizer.fit(table.prompts)
-    feats = featurizer.transform(table.prompts)
-    quality_models = fit_quality(kind, feats, table.quality, dict(params or {}))
+    model_params = dict(params or {})
+    task_weight = float(model_params.pop("task_weight", 0.0))
+    texts: Texts = prepared if prepared is not None else table.prompts
+    featurizer = Featurizer.fit(texts, tasks=table.tasks, task_weight=task_weight)
+    feats = featurizer.transform(texts, table.tasks)
+    if kind == "knn" and task_weight > 0:
+        model_params.setdefault("task_bonus", task_weight)
+    if kind == "ensemble" and task_weight > 0:
+        model_params["knn"] = {"task_bonus": task_weight, **model_params.get("knn", {})}
+    quality_models = fit_quality(kind, feats, table.quality, model_params)
     cost_model = CostModel.fit(feats, table.cost)
     info = {
         "n_train": len(table),

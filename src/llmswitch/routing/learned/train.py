@@ -22,9 +22,9 @@ class TrainError(ValueError):
 
 def default_params(kind: str) -> dict[str, Any]:
     """Hyper-parameters used for ``kind`` unless cross-validation picks others."""
-    from llmswitch.evals.crossval import DEFAULT_CANDIDATES
+    from llmswitch.evals.crossval import KIND_DEFAULTS
 
-    return next((dict(p) for k, p in DEFAULT_CANDIDATES if k == kind), {})
+    return dict(KIND_DEFAULTS.get(kind, {}))
 
 
 def _calibrate(
@@ -85,7 +85,8 @@ def train_from_table(
 
         if progress:
             progress("training cascade scorer")
-        cascade = train_cascade(table, folds=folds, lam=lam or 0.0)
+        cascade = train_cascade(table, folds=folds, lam=lam or 0.0, progress=progress)
+        cascade.info["selection"] = selection
         save_router(cascade, out)
         return _summary(cascade.base, "cascade", cascade.lam, selection)
     if kind not in KINDS:
