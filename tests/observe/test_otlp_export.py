@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.replay import Scripted, serving
 
 from llmswitch import Switch
 from llmswitch.testing import FakeModel
-from tests.support.replay import Scripted, serving
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter",
                     reason="the otel extra's OTLP exporter is not installed")
