@@ -187,3 +187,22 @@ def test_cli_train_auto_picks_by_cross_validation(tmp_path) -> None:
     best = max(summary["selection"], key=lambda r: round(r["aiq"], 4))
     assert summary["kind"] == best["kind"]
     assert load_router(out).kind == summary["kind"]
+
+
+def test_categorical_extra_columns_become_labels(synth) -> None:
+    from dataclasses import replace
+
+    from llmswitch.routing.learned.router import label_columns, table_labels
+
+    n = len(synth)
+    extras = {
+        "subtask": tuple(("anatomy", "law", "physics")[i % 3] for i in range(n)),
+        "source_split": tuple(("train", "test")[i % 2] for i in range(n)),
+        "notes": tuple(f"free text number {i} " * 5 for i in range(n)),
+    }
+    table = replace(synth, extras=extras)
+    assert label_columns(table) == ["subtask"]
+    assert table_labels(table)[1] == ["mc", "subtask=law"]
+    r = train_router(table, "ridge", {"task_weight": 1.0})
+    assert "subtask=law" in r.featurizer.tasks and "mc" in r.featurizer.tasks
+    assert r.features(["x"], [["mc", "subtask=law"]]).task.sum() == 2.0

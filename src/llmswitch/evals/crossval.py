@@ -16,7 +16,13 @@ import numpy.typing as npt
 from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
 from llmswitch.evals.table import OutcomeTable, kfold_indices
 from llmswitch.routing.learned.features import Prepared
-from llmswitch.routing.learned.router import Plan, sweep_plans, task_stats, train_router
+from llmswitch.routing.learned.router import (
+    Plan,
+    sweep_plans,
+    table_labels,
+    task_stats,
+    train_router,
+)
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -33,11 +39,12 @@ def oof_predictions(
     quality = np.zeros(table.quality.shape)
     cost = np.zeros(table.cost.shape)
     prepared = Prepared.of(table.prompts)  # tokenise once for all folds
+    labels = table_labels(table)
     for f, (train, test) in enumerate(kfold_indices(table, k)):
         if progress:
             progress(f"{kind}: fold {f + 1}/{k}")
         router = train_router(table.subset(train), kind, params, prepared=prepared.rows(train))
-        pred = router.predict(prepared.rows(test), [table.tasks[i] for i in test])
+        pred = router.predict(prepared.rows(test), [labels[i] for i in test])
         quality[test] = pred.quality
         cost[test] = pred.cost
     return quality, cost

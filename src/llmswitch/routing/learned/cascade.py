@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from llmswitch.evals.table import OutcomeTable, kfold_indices
 from llmswitch.routing.learned.policy import choose
-from llmswitch.routing.learned.router import LearnedRouter, Plan, train_router
+from llmswitch.routing.learned.router import LearnedRouter, Plan, table_labels, train_router
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -318,7 +318,7 @@ class CascadeRouter:
         self, table: OutcomeTable, lambdas: Sequence[float], notes: list[str]
     ) -> list[Plan]:
         """Plans for every λ from the table's recorded probe answers (zero model calls)."""
-        pred = self.base.predict(list(table.prompts), list(table.tasks))
+        pred = self.base.predict(list(table.prompts), table_labels(table))
         n, m = table.quality.shape
         tasks = np.asarray(table.tasks)
         finals = np.zeros((len(lambdas), n), dtype=np.int64)

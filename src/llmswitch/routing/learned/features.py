@@ -133,6 +133,9 @@ class Prepared:
 
 
 Texts = Sequence[str] | Prepared
+Label = str | Sequence[str] | None
+"""A prompt's task label, or its list of labels (the task, then ``column=value`` of categorical
+table columns such as ``subtask=anatomy``); `None` when unknown."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,12 @@ class Features:
     def stacked(self) -> sparse.csr_matrix:
         """TF-IDF and dense features side by side (for linear models)."""
         return sparse.hstack([self.tfidf, sparse.csr_matrix(self.dense)], format="csr")
+
+
+def _labels(label: Label) -> list[str]:
+    if label is None:
+        return []
+    return [label] if isinstance(label, str) else [str(x) for x in label]
 
 
 class Featurizer:
@@ -201,7 +210,7 @@ class Featurizer:
         cls,
         texts: Texts,
         min_df: int = 2,
-        tasks: Sequence[str] | None = None,
+        tasks: Sequence[Label] | None = None,
         task_weight: float = 0.0,
     ) -> Featurizer:
         """Learn kept columns, IDF and lexical scaling from ``texts`` (and the task names)."""
@@ -213,22 +222,23 @@ class Featurizer:
         idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
         lex = prep.lex
         std = lex.std(axis=0)
-        names = sorted(set(tasks)) if tasks is not None else []
+        names = sorted({x for t in tasks or () for x in _labels(t)})
         return cls(
             keep, idf, lex.mean(axis=0), np.where(std > 1e-9, std, 1.0), names, task_weight
         )
 
-    def task_onehot(self, tasks: Sequence[str | None] | None, n: int) -> FloatArray:
-        """One-hot of each prompt's task over the training tasks (zeros if unknown or missing)."""
+    def task_onehot(self, tasks: Sequence[Label] | None, n: int) -> FloatArray:
+        """Multi-hot of each prompt's labels over the training labels (unknown ones are zeros)."""
         out = np.zeros((n, len(self.tasks)))
         if tasks is not None:
             col = {t: i for i, t in enumerate(self.tasks)}
             for i, t in enumerate(tasks):
-                if t in col:
-                    out[i, col[t]] = 1.0
+                for label in _labels(t):
+                    if label in col:
+                        out[i, col[label]] = 1.0
         return out
 
-    def transform(self, texts: Texts, tasks: Sequence[str | None] | None = None) -> Features:
+    def transform(self, texts: Texts, tasks: Sequence[Label] | None = None) -> Features:
         """Features of ``texts`` (``tasks``: each prompt's task label, if known)."""
         prep = texts if isinstance(texts, Prepared) else Prepared.of(texts)
         counts = prep.counts

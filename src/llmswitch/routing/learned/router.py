@@ -17,7 +17,7 @@ import numpy.typing as npt
 from llmswitch.evals.table import OutcomeTable
 from llmswitch.routing.decision import Decision
 from llmswitch.routing.learned.cost import CostModel
-from llmswitch.routing.learned.features import Features, Featurizer, Prepared, Texts
+from llmswitch.routing.learned.features import Features, Featurizer, Label, Prepared, Texts
 from llmswitch.routing.learned.policy import choose
 from llmswitch.routing.learned.quality import (
     KNNQuality,
@@ -91,7 +91,7 @@ class LearnedRouter:
     lam: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
-    def features(self, prompts: Texts, tasks: Sequence[str | None] | None = None) -> Features:
+    def features(self, prompts: Texts, tasks: Sequence[Label] | None = None) -> Features:
         """Featurise prompts (the part that dominates the time of a decision).
 
         ``tasks``: each prompt's task label if known (used when the router was trained with
@@ -100,7 +100,7 @@ class LearnedRouter:
         return self.featurizer.transform(prompts, tasks)
 
     def predict(
-        self, prompts: Texts | Features, tasks: Sequence[str | None] | None = None
+        self, prompts: Texts | Features, tasks: Sequence[Label] | None = None
     ) -> Prediction:
         """Predicted quality and cost for every prompt and model."""
         feats = prompts if isinstance(prompts, Features) else self.features(prompts, tasks)
@@ -112,7 +112,7 @@ class LearnedRouter:
         request: str | Features,
         candidates: Sequence[str] | None = None,
         lam: float | None = None,
-        task: str | None = None,
+        task: Label = None,
     ) -> LearnedDecision:
         """Choose among ``candidates`` (default: all models) for one prompt (of ``task``)."""
         feats = self.features([request], [task]) if isinstance(request, str) else request
@@ -146,7 +146,7 @@ class LearnedRouter:
         self,
         prompts: Texts | Features,
         lambdas: Sequence[float],
-        tasks: Sequence[str | None] | None = None,
+        tasks: Sequence[Label] | None = None,
     ) -> list[Plan]:
         """Plans for every λ over a batch of prompts (zero model calls)."""
         pred = self.predict(prompts, tasks)
@@ -156,7 +156,7 @@ class LearnedRouter:
         self, table: OutcomeTable, lambdas: Sequence[float], notes: list[str]
     ) -> list[Plan]:
         """Plans for every λ over an outcome table (its task column feeds task features)."""
-        return self.replay(list(table.prompts), lambdas, list(table.tasks))
+        return self.replay(list(table.prompts), lambdas, table_labels(table))
 
     def candidate_columns(self, candidates: Sequence[str] | None) -> list[int]:
         """Column indices of ``candidates``; raise `ValueError` naming unknown ones."""
@@ -204,8 +204,9 @@ def train_router(
     model_params = dict(params or {})
     task_weight = float(model_params.pop("task_weight", 0.0))
     texts: Texts = prepared if prepared is not None else table.prompts
-    featurizer = Featurizer.fit(texts, tasks=table.tasks, task_weight=task_weight)
-    feats = featurizer.transform(texts, table.tasks)
+    labels = table_labels(table)
+    featurizer = Featurizer.fit(texts, tasks=labels, task_weight=task_weight)
+    feats = featurizer.transform(texts, labels)
     if kind == "knn" and task_weight > 0:
         model_params.setdefault("task_bonus", task_weight)
     if kind == "ensemble" and task_weight > 0:
@@ -219,6 +220,30 @@ def train_router(
         "params": dict(params or {}),
     }
     return LearnedRouter(kind, table.models, featurizer, quality_models, cost_model, lam, info)
+
+
+def label_columns(table: OutcomeTable) -> list[str]:
+    """Extra columns used as categorical labels: strings, 3–500 distinct values, short.
+
+    E.g. RouteLLM's MMLU ``subtask`` (the subject); not free text (``prompt_turn2``) and not
+    two-valued bookkeeping columns (``source_split``).
+    """
+    out = []
+    for name, values in sorted(table.extras.items()):
+        if not values or not all(isinstance(v, str) for v in values):
+            continue
+        distinct = set(values)
+        if 3 <= len(distinct) <= 500 and sum(len(v) for v in distinct) / len(distinct) <= 40:
+            out.append(name)
+    return out
+
+
+def table_labels(table: OutcomeTable, columns: Sequence[str] | None = None) -> list[list[str]]:
+    """Per row: its task, then ``column=value`` for each label column (see `label_columns`)."""
+    cols = label_columns(table) if columns is None else list(columns)
+    return [
+        [task, *(f"{c}={table.extras[c][i]}" for c in cols)] for i, task in enumerate(table.tasks)
+    ]
 
 
 def task_stats(table: OutcomeTable) -> dict[str, dict[str, list[float]]]:
