@@ -13,7 +13,11 @@ from llmswitch.adapters.bedrock.errors import map_error
 from llmswitch.adapters.bedrock.eventstream import EventStreamDecoder
 from llmswitch.adapters.bedrock.request import build_body, model_path
 from llmswitch.adapters.bedrock.response import parse_response
-from llmswitch.adapters.bedrock.stream import ConverseStreamParser, SniffingDecoder
+from llmswitch.adapters.bedrock.stream import (
+    ConverseStreamParser,
+    SniffingDecoder,
+    parse_stream_body,
+)
 from llmswitch.adapters.framing import FrameDecoder
 from llmswitch.errors import LLMSwitchError
 from llmswitch.request import Request
@@ -33,8 +37,10 @@ class BedrockAdapter(Adapter):
                         headers=headers)
 
     def parse(self, body: bytes, target: Target) -> Reply:
-        """A 200 Converse body."""
-        return parse_response(body)
+        """A 200 Converse body; an event stream sent although not asked for is read whole."""
+        if body.lstrip()[:1] in (b"{", b""):
+            return parse_response(body)
+        return parse_stream_body(body)
 
     def stream_parser(self, request: Request, target: Target) -> ConverseStreamParser:
         """A parser for one ConverseStream response."""

@@ -180,3 +180,12 @@ def _payload(frame: EventMessage) -> dict[str, Any]:
             f"malformed event payload: {frame.payload[:120].decode('utf-8', 'replace')!r}"
         ) from None
     return data if isinstance(data, dict) else {}
+
+
+def parse_stream_body(body: bytes) -> Reply:
+    """A whole ConverseStream body (event-stream frames) read as one reply."""
+    decoder = EventStreamDecoder()
+    parser = ConverseStreamParser()
+    for frame in [*decoder.feed(body), *decoder.close()]:
+        parser.feed(frame)
+    return parser.finish()

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, Target
 from llmswitch.adapters.framing import FrameDecoder, JSONBodyDecoder, NDJSONDecoder, SSEDecoder
+from llmswitch.adapters.http_errors import body_json
 from llmswitch.adapters.ollama.errors import map_error
 from llmswitch.adapters.ollama.request import build_body, chat_path
 from llmswitch.adapters.ollama.response import parse_response
-from llmswitch.adapters.ollama.stream import OllamaStreamParser
+from llmswitch.adapters.ollama.stream import OllamaStreamParser, parse_stream_body
 from llmswitch.errors import LLMSwitchError
 from llmswitch.request import Request
 
@@ -30,7 +31,10 @@ class OllamaAdapter(Adapter):
                         headers=headers)
 
     def parse(self, body: bytes, target: Target) -> Reply:
-        """A `stream: false` 200 body."""
+        """A `stream: false` 200 body; a server that streamed anyway (NDJSON lines, or SSE from
+        an OpenAI-shaped server) is read as the stream it is."""
+        if not isinstance(body_json(body), dict):
+            return parse_stream_body(body)
         return parse_response(body)
 
     def stream_parser(self, request: Request, target: Target) -> OllamaStreamParser:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmswitch.adapters.base import Reply, StreamParser
-from llmswitch.adapters.framing import SSEEvent
+from llmswitch.adapters.framing import FrameDecoder, NDJSONDecoder, SSEDecoder, SSEEvent
 from llmswitch.adapters.ollama.errors import error_from_message
 from llmswitch.adapters.ollama.response import (
     finish_reason,
@@ -19,6 +19,7 @@ from llmswitch.adapters.ollama.response import (
     tool_calls_from,
     usage_from,
 )
+from llmswitch.adapters.openai_chat.shapes import looks_like_sse
 from llmswitch.adapters.openai_chat.stream import ChatStreamParser
 from llmswitch.errors import ResponseError
 from llmswitch.messages import ToolCall
@@ -95,3 +96,12 @@ class OllamaStreamParser(StreamParser):
             response_model=self._model,
             raw=dict(self._done),
         )
+
+
+def parse_stream_body(body: bytes) -> Reply:
+    """A whole streamed body (NDJSON lines, or server-sent events) read as one reply."""
+    decoder: FrameDecoder = SSEDecoder() if looks_like_sse(body) else NDJSONDecoder()
+    parser = OllamaStreamParser()
+    for frame in [*decoder.feed(body), *decoder.close()]:
+        parser.feed(frame)
+    return parser.finish()

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, Target
 from llmswitch.adapters.framing import FrameDecoder, SSEDecoder
-from llmswitch.adapters.openai_chat.errors import error_from_object, map_error
+from llmswitch.adapters.openai_chat.errors import map_error
 from llmswitch.adapters.openai_chat.request import build_body
 from llmswitch.adapters.openai_chat.response import parse_response
-from llmswitch.adapters.openai_chat.stream import ChatStreamParser
+from llmswitch.adapters.openai_chat.shapes import AnyOpenAIStreamParser, parse_any
 from llmswitch.errors import LLMSwitchError
 from llmswitch.providers.specs import AZURE_DEFAULT_API_VERSION
 from llmswitch.request import Request
@@ -39,17 +39,13 @@ class ChatCompletionsAdapter(Adapter):
 
     def parse(self, body: bytes, target: Target) -> Reply:
         """A 200 body (an error object inside it is raised). A server that streamed although
-        asked not to is understood too."""
-        if body.lstrip()[:5] in (b"data:", b": OPE") or body.lstrip()[:1] == b":":
-            return _parse_sse_body(body)
-        reply, error = parse_response(body)
-        if error is not None:
-            raise error_from_object(error, None)
-        return reply
+        asked not to, or answered in the Responses API's shape, is understood too."""
+        return parse_any(body)
 
-    def stream_parser(self, request: Request, target: Target) -> ChatStreamParser:
-        """A parser that raises errors delivered inside the stream."""
-        return ChatStreamParser(lambda err: error_from_object(err, None))
+    def stream_parser(self, request: Request, target: Target) -> AnyOpenAIStreamParser:
+        """A parser that raises errors delivered inside the stream (and reads a Responses API
+        event stream if that is what the server sent)."""
+        return AnyOpenAIStreamParser()
 
     def decoder(self, content_type: str) -> FrameDecoder:
         """Server-sent events."""
@@ -64,11 +60,3 @@ class ChatCompletionsAdapter(Adapter):
 
 def _azure_classic(target: Target) -> bool:
     return target.provider == "azure" and "/openai/v1" not in target.base_url
-
-
-def _parse_sse_body(body: bytes) -> Reply:
-    decoder = SSEDecoder()
-    parser = ChatStreamParser(lambda err: error_from_object(err, None))
-    for frame in [*decoder.feed(body), *decoder.close()]:
-        parser.feed(frame)
-    return parser.finish()
