@@ -177,3 +177,19 @@ def test_models_filter_and_unknown_provider() -> None:
 def test_help_lists_commands() -> None:
     proc = run("--help")
     assert "chat" in proc.stdout and "models" in proc.stdout
+
+
+def test_meta_reaches_the_request_metadata(tmp_path: Path) -> None:
+    with serving(Scripted.from_fixture(load("openai/chat_plain_raw"))) as server:
+        path = tmp_path / "c.yaml"
+        path.write_text(
+            "providers:\n  openai:\n    base_url: ${BASE}\n"
+            "routes:\n  by-task:\n    strategy: route\n    by: task\n"
+            "    tasks:\n      sql: {target: openai/gpt-4o}\n      chat: {target: openai/gpt-4o-mini}\n"
+        )
+        proc = run("chat", "by-task", "count users", "--config", str(path), "--json",
+                   "--meta", "task=sql", env={"BASE": server.url + "/v1", "OPENAI_API_KEY": "k"})
+        body = json.loads(server.received[0].body)
+    assert proc.returncode == 0, proc.stderr
+    assert body["model"] == "gpt-4o"
+    assert as_json(proc)["trace"]["attributes"]["llmswitch.chosen"] == "openai/gpt-4o"

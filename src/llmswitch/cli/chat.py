@@ -33,6 +33,8 @@ from llmswitch.switch import Switch
 @click.option("--schema", default=None,
               help="JSON Schema for the answer: a file path or inline JSON.")
 @click.option("--json-mode", is_flag=True, help="Ask for any JSON object.")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
+              help="Request metadata for routing rules (repeatable), e.g. --meta task=sql.")
 def chat(
     model: str,
     prompt: str,
@@ -47,6 +49,7 @@ def chat(
     timeout: float | None,
     schema: str | None,
     json_mode: bool,
+    meta: tuple[str, ...],
 ) -> None:
     """Send PROMPT to MODEL and print the answer.
 
@@ -68,9 +71,14 @@ def chat(
             settings["response_format"] = "json"
     except LLMSwitchError as exc:
         fail(exc, as_json)
+    try:
+        metadata = _parse_meta(meta)
+    except LLMSwitchError as exc:
+        fail(exc, as_json)
     switch = open_switch(config_path, as_json)
     try:
-        completion = asyncio.run(_run(switch, model, prompt, system, stream, as_json, settings))
+        completion = asyncio.run(_run(switch, model, prompt, system, stream, as_json, settings,
+                                      metadata))
     except Exception as exc:  # every failure is reported, as JSON with --json, never a traceback
         fail(exc, as_json)
     if as_json:
@@ -95,7 +103,9 @@ async def _run(
     stream: bool,
     as_json: bool,
     settings: dict[str, Any],
+    metadata: dict[str, str],
 ) -> Completion:
+    settings = {**settings, "metadata": metadata} if metadata else settings
     try:
         if not stream:
             return await switch.complete(model, prompt, system=system, **settings)
@@ -121,6 +131,16 @@ async def _print_stream(
     sys.stdout.write("\n")
     assert completion is not None  # a stream without StreamEnd raises before this
     return completion
+
+
+def _parse_meta(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadRequestError(f"--meta expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
 
 
 def _load_schema(value: str) -> Any:

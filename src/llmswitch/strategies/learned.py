@@ -58,7 +58,9 @@ class LearnedSelector:
 
     def decide(self, request: Request) -> Decision:
         """Choose a target for the request's last user message."""
-        d = self.router.decide(request.last_user_text, candidates=list(self.targets), lam=self.lam)
+        task = request.metadata.get("task")
+        d = self.router.decide(request.last_user_text, candidates=list(self.targets),
+                               lam=self.lam, task=task if isinstance(task, str) else None)
         chosen, reason = d.chosen, d.reason
         if self.min_quality is not None:
             chosen, reason = _cheapest_good(d.predicted_quality, d.predicted_cost,
