@@ -27,6 +27,11 @@ from tests.heldout_style.harness import (
     serve,
 )
 
+# Unpriced models (claude-3-opus, gpt-5-nano …) warn once per run; the cost is not checked here.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::llmswitch.providers.http_model.UnknownPriceWarning")
+
+
 FIXTURES = all_fixtures()
 SUCCESSES = [n for n in FIXTURES if not load(n).get("error_kind")]
 
