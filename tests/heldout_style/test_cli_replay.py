@@ -179,3 +179,19 @@ def test_subprocess_one_per_provider(tmp_path: Path) -> None:
         results = list(pool.map(lambda p: one(*p), enumerate(picks)))
     for name, out in results:
         check(name, out, expected(load(name)))
+
+
+@pytest.mark.parametrize(("name", "suffix"), [
+    ("anthropic/messages_tools_parallel", "/v1"),
+    ("anthropic/messages_stream", "/v1"),
+    ("gemini/tools_parallel", "/v1beta"),
+    ("gemini/stream_sse", "/v1beta"),
+    ("ollama/doc_api_chat_tools_nonstream", "/api"),
+])
+def test_base_url_with_version_suffix(name: str, suffix: str) -> None:
+    """A harness may set the base URL with the API version in it (`…/v1`, `…/v1beta`,
+    `…/api`): the path sent is still the recorded one."""
+    fixture = load(name)
+    out, server = replay(name, bool(fixture["stream"]), True, Delivery(strict_path=True), suffix)
+    assert unquote(server.seen[0].path) == unquote(fixture["request"]["path"]), out.output
+    check(name, out, expected(fixture))

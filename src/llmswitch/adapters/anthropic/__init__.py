@@ -23,11 +23,13 @@ class AnthropicAdapter(Adapter):
     """Messages API: system lifted out, `max_tokens` always set, tools, JSON output, caching."""
 
     def build(self, request: Request, target: Target, stream: bool) -> HttpCall:
-        """`POST {base}/v1/messages` with `anthropic-version`."""
+        """`POST {base}/v1/messages` with `anthropic-version` (`/messages` when the base URL
+        already ends in `/v1`)."""
         headers = {"anthropic-version": API_VERSION}
         if stream:
             headers["accept"] = "text/event-stream"
-        return HttpCall("/v1/messages", build_body(request, target, stream), headers=headers)
+        path = "/messages" if target.base_url.rstrip("/").endswith("/v1") else "/v1/messages"
+        return HttpCall(path, build_body(request, target, stream), headers=headers)
 
     def parse(self, body: bytes, target: Target) -> Reply:
         """A 200 body (an error object inside it is raised)."""

@@ -29,7 +29,8 @@ class GeminiAdapter(Adapter):
     def build(self, request: Request, target: Target, stream: bool) -> HttpCall:
         """`POST {base}/v1beta/models/{model}:generateContent` (stream: `…?alt=sse`)."""
         query = {"alt": "sse"} if stream else {}
-        return HttpCall(model_path(target.model, stream), build_body(request), query=query)
+        return HttpCall(model_path(target.model, stream, target.base_url), build_body(request),
+                        query=query)
 
     def parse(self, body: bytes, target: Target) -> Reply:
         """A 200 body (an error object inside it is raised)."""

@@ -25,11 +25,13 @@ SCHEMA_KEYS = frozenset({
 MAX_REF_DEPTH = 8
 
 
-def model_path(model: str, stream: bool) -> str:
-    """`/v1beta/models/{model}:generateContent` or `:streamGenerateContent`."""
+def model_path(model: str, stream: bool, base_url: str = "") -> str:
+    """`/v1beta/models/{model}:generateContent` or `:streamGenerateContent` (without the
+    version prefix when the base URL already ends in `/v1beta` or `/v1`)."""
     name = model.removeprefix("models/")
     method = "streamGenerateContent" if stream else "generateContent"
-    return f"/v1beta/models/{name}:{method}"
+    version = "" if base_url.rstrip("/").endswith(("/v1beta", "/v1")) else "/v1beta"
+    return f"{version}/models/{name}:{method}"
 
 
 def build_body(request: Request) -> dict[str, Any]:
