@@ -93,6 +93,8 @@ class Delivery:
     delay: float = 0.0
     chunked: bool = False
     """Transfer-Encoding: chunked, no content-length."""
+    close_delimited: bool = False
+    """No content-length and no chunking: the body ends when the server closes (HTTP/1.0 style)."""
     crlf: bool = False
     """Rewrite LF line ends to CRLF (text bodies only)."""
     strict_path: bool = False
@@ -193,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
         if how.chunked:
             self.send_header("transfer-encoding", "chunked")
+        elif how.close_delimited:
+            self.send_header("connection", "close")
+            self.close_connection = True
         else:
             self.send_header("content-length", str(len(data)))
         self.end_headers()

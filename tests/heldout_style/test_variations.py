@@ -68,6 +68,12 @@ def test_chunked_transfer_without_content_length(name: str) -> None:
     run(name, Delivery(chunked=True, chunk_size=61))
 
 
+@pytest.mark.parametrize("name", STREAMS + WHOLE + ERRORS)
+def test_close_delimited_body(name: str) -> None:
+    """No content-length and no chunking: the body runs until the server closes."""
+    run(name, Delivery(close_delimited=True, chunk_size=113))
+
+
 @pytest.mark.parametrize("name", TEXT_STREAMS)
 def test_crlf_line_ends(name: str) -> None:
     """SSE allows CRLF; NDJSON and Gemini's JSON array tolerate it as whitespace."""
