@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 
 import click
@@ -29,7 +30,7 @@ def models(provider: str | None, config_path: str | None, as_json: bool) -> None
     switch = open_switch(config_path, as_json)
     known = set(SPECS) | set(switch.config.providers)
     if provider is not None and provider not in known:
-        fail(ConfigError(f"unknown provider {provider!r}",
+        fail(ConfigError(f"unknown provider {provider!r}{_did_you_mean(provider, known)}",
                          hint="known: " + ", ".join(sorted(known))), as_json)
     cards = [c for c in switch.catalog if provider is None or c.provider == provider]
     if as_json:
@@ -48,11 +49,17 @@ def models(provider: str | None, config_path: str | None, as_json: bool) -> None
     for c in cards:
         table.add_row(c.id, f"{c.context_window:,}", _price(c.input_per_mtok),
                       _price(c.output_per_mtok), _price(c.cached_input_per_mtok),
-                      ",".join(c.capabilities))
+                      ", ".join(c.capabilities))
     console = Console(width=max(Console().width, 140))
     console.print(table)
     for name, route in switch.config.routes.items():
         console.print(f"route [bold]{name}[/bold]: {route.strategy} → {route.targets}")
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.strip().lower(), list(by_lower), n=2, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(by_lower[c]) for c in close)}?)" if close else ""
 
 
 def _card_json(card: ModelCard) -> dict[str, object]:

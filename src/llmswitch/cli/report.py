@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmswitch.cli.output import config_option, fail, json_option
 from llmswitch.errors import ConfigError, LLMSwitchError
+
+if TYPE_CHECKING:
+    from llmswitch.observe.store import LedgerStore
 
 
 def ledger_url(config_path: str | None) -> str:
@@ -22,6 +29,61 @@ def ledger_url(config_path: str | None) -> str:
         raise ConfigError("the ledger is turned off (observe.ledger: false or "
                           "LLMSWITCH_LEDGER=off)", hint="turn it on to record spend")
     return url
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a ledger database raises when it is not readable (SQLite, PostgreSQL)."""
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+@contextmanager
+def open_ledger(config_path: str | None) -> Iterator[LedgerStore]:
+    """The configured ledger for reading; an unreadable one is a `ConfigError` naming it."""
+    from llmswitch.observe.store import LedgerStore
+
+    url = ledger_url(config_path)
+    try:
+        with LedgerStore(url) as store:
+            yield store
+    except _database_errors() as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"cannot read the ledger at {url}: {detail}",
+                          hint="is it an llmswitch ledger? point observe.ledger / "
+                               "$LLMSWITCH_LEDGER at the right one") from None
+
+
+def _parse_since(since: str | None) -> float | None:
+    from llmswitch.observe.report import parse_since
+
+    if since is None:
+        return None
+    try:
+        return parse_since(since)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    except (OverflowError, OSError):
+        raise ConfigError(f"--since: {since!r} is out of range") from None
+
+
+def _save_chart(series: list[tuple[float, float]], chart: str) -> None:
+    from llmswitch.observe.report import save_png
+
+    folder = Path(chart).parent
+    if not folder.is_dir():
+        raise ConfigError(f"--chart {chart}: folder {folder} does not exist")
+    try:
+        save_png(series, chart)
+    except ValueError as exc:  # matplotlib: unsupported file format
+        raise ConfigError(f"--chart {chart}: {exc}", hint="use a .png file name") from None
+    except OSError as exc:
+        raise ConfigError(f"--chart {chart}: cannot write ({exc.strerror or exc})") from None
 
 
 @click.command()
@@ -39,26 +101,21 @@ def report(config_path: str | None, since: str | None, by: str, as_json: bool,
 
     Every attempt counts, failed ones included (they may have been billed). With --json,
     print `{"since", "by", "rows": [...], "total_cost_usd", "cost_over_time": [...]}`.
+    The ledger is observe.ledger of the config, else $LLMSWITCH_LEDGER, else
+    .llmswitch/ledger.sqlite beside the config file, else $LLMSWITCH_HOME/ledger.sqlite.
     """
     from llmswitch.observe import report as rep
-    from llmswitch.observe.store import LedgerStore
 
     try:
-        start = rep.parse_since(since) if since else None
-    except ValueError as exc:
-        fail(ConfigError(str(exc)), as_json)
-    try:
-        with LedgerStore(ledger_url(config_path)) as store:
+        start = _parse_since(since)
+        with open_ledger(config_path) as store:
             rows = store.attempts(start)
+        summary = rep.summarize(rows, by)  # type: ignore[arg-type]
+        series = rep.cost_series(rows)
+        if chart:
+            _save_chart(series, chart)
     except LLMSwitchError as exc:
         fail(exc, as_json)
-    summary = rep.summarize(rows, by)  # type: ignore[arg-type]
-    series = rep.cost_series(rows)
-    if chart:
-        try:
-            rep.save_png(series, chart)
-        except LLMSwitchError as exc:
-            fail(exc, as_json)
     if as_json:
         out: dict[str, Any] = {
             "since": start, "by": by, "rows": summary,

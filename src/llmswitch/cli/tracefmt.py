@@ -20,7 +20,13 @@ SHOWN = (
     ("llmswitch.skipped", "skipped"),
     ("llmswitch.stream_failover", "failovers"),
     ("llmswitch.stream_failed_after_chars", "failed_after_chars"),
+    ("llmswitch.escalate", "escalate"),
+    ("llmswitch.failed_step", "failed_step"),
+    ("llmswitch.cancelled", "cancelled"),
+    ("llmswitch.emulated", "emulated"),
 )
+ERROR_CHARS = 120
+"""An error message longer than this is cut (with an ellipsis) to keep one line per span."""
 
 
 def render_trace(span: Span) -> str:
@@ -45,12 +51,17 @@ def _render(span: Span, prefix: str, last: bool, lines: list[str], root: bool = 
 def _error(error: dict[str, Any] | None) -> str:
     if not error:
         return ""
-    return f"{error.get('type')}: {str(error.get('message'))[:80]}"
+    return f"{error.get('type')}: {_one_line(str(error.get('message')), ERROR_CHARS)}"
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+        return ",".join(_one_line(str(v), 80) for v in value)
+    return _one_line(str(value), 160)

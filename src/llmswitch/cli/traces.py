@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import click
@@ -10,24 +11,31 @@ import click
 from llmswitch.cli.output import config_option, fail, json_option
 from llmswitch.errors import ConfigError, LLMSwitchError
 
+_REQUEST_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.:-]*$")
+"""What a request id (prefix) may hold: no SQL `LIKE` wildcards, no blanks."""
+
 
 @click.command()
 @click.argument("request_id", required=False)
 @config_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many requests to list (newest first).")
 @json_option
 def traces(request_id: str | None, config_path: str | None, limit: int, as_json: bool) -> None:
     """List the latest requests, or show the trace tree of REQUEST_ID (a prefix is enough).
 
     The trace of a request is the same tree `llmswitch chat --json` prints under `trace`.
+    With --json, the list is a JSON array of request summaries and a tree is one object.
     """
-    from llmswitch.cli.report import ledger_url
+    from llmswitch.cli.report import open_ledger
     from llmswitch.cli.tracefmt import render_trace
-    from llmswitch.observe.store import LedgerStore
     from llmswitch.observe.trace import span_from_dict
 
     try:
-        with LedgerStore(ledger_url(config_path)) as store:
+        if request_id is not None and not _REQUEST_ID.match(request_id):
+            raise ConfigError(f"{request_id!r} is not a request id",
+                              hint="run `llmswitch traces` to list request ids")
+        with open_ledger(config_path) as store:
             if request_id is None:
                 rows = store.requests(limit=limit)
                 tree = None
@@ -35,7 +43,8 @@ def traces(request_id: str | None, config_path: str | None, limit: int, as_json:
                 tree = store.trace(request_id)
                 if tree is None:
                     raise ConfigError(f"no single stored trace matches {request_id!r}",
-                                      hint="run `llmswitch traces` to list request ids")
+                                      hint="run `llmswitch traces` to list request ids; give "
+                                           "more characters when several share the prefix")
     except LLMSwitchError as exc:
         fail(exc, as_json)
     if tree is not None:
@@ -45,9 +54,13 @@ def traces(request_id: str | None, config_path: str | None, limit: int, as_json:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
+    if not rows:
+        click.echo("no traces recorded (observe.traces may be off)")
+        return
     for r in rows:
         when = datetime.fromtimestamp(r["ts"], UTC).strftime("%Y-%m-%d %H:%M:%S")
         served = f"{r['provider']}/{r['model']}" if r["model"] else "-"
         cost = "-" if r["cost_usd"] is None else f"${r['cost_usd']:.6f}"
+        took = "-" if r["duration_ms"] is None else f"{r['duration_ms']:.0f}ms"
         click.echo(f"{r['request_id'][:12]}  {when}  {r['route']:<20} {r['status']:<5} "
-                   f"{served:<32} {cost:>11} {r['duration_ms']:.0f}ms")
+                   f"{served:<32} {cost:>11} {took}")
