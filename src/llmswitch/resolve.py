@@ -137,8 +137,10 @@ class Resolver:
         protocol = provider.protocol
         if protocol == "openai" and card is not None and card.api == "responses":
             protocol = "responses"
-        if provider.config.api == "responses":
+        if provider.api == "responses":
             protocol = "responses"
+        elif provider.api == "chat" and protocol == "responses":
+            protocol = provider.protocol
         options = {"api_version": provider.config.api_version or _azure_version(self.env),
                    "region": provider.config.region, "profile": provider.config.profile}
         target = Target(provider_name, wire, card, provider.base_url, options)

@@ -59,12 +59,7 @@ UNMATCHABLE_PATHS = {
     "openai/responses_tools_stream": "Responses API for gpt-4o (catalog: chat)",
 }
 # Same method and path, but a query a query-matching harness would reject.
-AZURE_VERSION = ("llmswitch's default api-version is 2024-10-21 (GA); these recordings used "
-                 "2024-12-01-preview (set AZURE_OPENAI_API_VERSION to match)")
 QUERY_MISMATCH = {
-    **{f"azure/{n}": AZURE_VERSION for n in (
-        "chat_json_schema", "chat_max_tokens", "chat_plain_2", "chat_stream_include_usage",
-        "chat_tools", "chat_tools_parallel")},
     "gemini/stream_json_array": "the JSON-array stream form (no alt=sse); llmswitch asks for SSE",
 }
 # Ollama's OpenAI-compatible recordings match when the harness's base URL ends in /v1.
@@ -211,13 +206,21 @@ def test_localhost_base_url_without_key(name: str) -> None:
     check(name, out, expected(fixture))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: Provider.local_base_url accepts only loopback hosts; a harness on 0.0.0.0, a private "
-    "or docker address (http://172.17.0.1:8080) needs a key (proposed: any plain-http URL, "
-    "unspecified or private address is local)"))
 @pytest.mark.parametrize("host", ["0.0.0.0", "172.17.0.1", "replay"])
 def test_keyless_plain_http_base_url(host: str) -> None:
     from llmswitch.providers.provider import Provider
 
     provider = Provider("openai", env={"LLMSWITCH_OPENAI_BASE_URL": f"http://{host}:8080/v1"})
     assert provider.api_key() is None
+
+
+@pytest.mark.parametrize("name", ["openai/responses_json_schema", "openai/responses_stream",
+                                  "deepseek/responses_structured"])
+def test_responses_api_chosen_by_env(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`LLMSWITCH_<NAME>_API=responses` sends chat models to the Responses endpoint, so a
+    path-matching harness serves Responses recordings too."""
+    fixture = load(name)
+    monkeypatch.setenv(f"LLMSWITCH_{fixture['provider'].upper()}_API", "responses")
+    out, server = replay(name, request_streams(fixture), True, Delivery(strict_path=True))
+    assert unquote(server.seen[0].path) == unquote(fixture["request"]["path"]), out.output
+    check(name, out, expected(fixture))

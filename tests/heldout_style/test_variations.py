@@ -80,9 +80,7 @@ def test_crlf_line_ends(name: str) -> None:
     run(name, Delivery(crlf=True, chunk_size=40, chunked=True))
 
 
-TEXT_PLAIN = pytest.param("text/plain", marks=pytest.mark.xfail(strict=True, reason=(
-    "core: HttpModel._events rejects a 200 text/plain stream before any adapter sees it "
-    "(proposed: reject only text/html)")))
+TEXT_PLAIN = "text/plain"
 
 
 @pytest.mark.parametrize("content_type", [None, "application/json", "application/octet-stream",

@@ -154,7 +154,7 @@ class HttpModel(Model):
                 yield event
             yield reply
             return
-        if content_type.startswith(("text/html", "text/plain")):
+        if content_type.startswith("text/html"):
             body = await deadline.run(response.aread())
             raise ResponseError(f"expected a stream, got {content_type}: {body_snippet(body)!r}")
         decoder = self.adapter.decoder(content_type)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
+import ssl
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -15,6 +17,7 @@ from llmswitch.providers.specs import (
     AZURE_ENDPOINT_ENV,
     SPECS,
     ProviderSpec,
+    api_env,
     base_url_env,
 )
 
@@ -66,14 +69,25 @@ class Provider:
 
     @property
     def local_base_url(self) -> bool:
-        """Whether the base URL points at this machine (a local server needs no key)."""
-        host = httpx.URL(self.base_url).host
-        if host in ("localhost", "local"):
+        """Whether the base URL is a local or private server, which may need no key.
+
+        Every provider's public API is HTTPS on a public host; a plain-HTTP URL, or one on
+        loopback or a private network, is a local server, a proxy or a test double.
+        """
+        url = httpx.URL(self.base_url)
+        host = url.host
+        if url.scheme == "http" or host in ("localhost", "local") or host.endswith(".localhost"):
             return True
         try:
-            return ipaddress.ip_address(host).is_loopback
+            ip = ipaddress.ip_address(host)
         except ValueError:
             return False
+        return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
+
+    @property
+    def api(self) -> str | None:
+        """`chat` or `responses` when chosen: `$LLMSWITCH_<NAME>_API`, else the config's `api`."""
+        return self.env.get(api_env(self.name)) or self.config.api
 
     def key_sources(self) -> tuple[str, ...]:
         """The environment variables consulted for the key, in order."""
@@ -129,6 +143,7 @@ class Provider:
                     max_keepalive_connections=self.config.max_connections,
                 ),
                 transport=self._transport() if self._transport else None,
+                verify=_tls_context(),
                 trust_env=False,
             )
             self._clients[loop] = client
@@ -158,3 +173,9 @@ def _spec_for(name: str, config: ProviderConfig) -> ProviderSpec:
         hint="known: " + ", ".join(SPECS) + "; or give providers."
         + name + ".base_url for an OpenAI-compatible server",
     )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process (loading the CA bundle costs 25-60 ms per client)."""
+    return httpx.create_ssl_context()

@@ -52,7 +52,12 @@ SPECS: dict[str, ProviderSpec] = {
 
 AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 AZURE_API_VERSION_ENV = ("AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION")
-AZURE_DEFAULT_API_VERSION = "2024-10-21"
+AZURE_DEFAULT_API_VERSION = "2024-12-01-preview"
+
+
+def api_env(provider: str) -> str:
+    """The environment variable that picks `chat` or `responses` for an OpenAI-style provider."""
+    return f"LLMSWITCH_{provider.upper().replace('-', '_')}_API"
 
 
 def base_url_env(provider: str) -> str:
