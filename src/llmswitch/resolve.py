@@ -143,7 +143,11 @@ class Resolver:
             protocol = provider.protocol
         options = {"api_version": provider.config.api_version or _azure_version(self.env),
                    "region": provider.config.region, "profile": provider.config.profile}
-        target = Target(provider_name, wire, card, provider.base_url, options)
+        try:
+            base_url = provider.base_url
+        except ConfigError:
+            base_url = ""  # e.g. Azure without an endpoint: the call itself will say so
+        target = Target(provider_name, wire, card, base_url, options)
         return HttpModel(name, provider, adapter_for(protocol), target, self.suggest)
 
     def card_for(self, provider: str, wire: str) -> ModelCard | None:

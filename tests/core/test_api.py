@@ -87,9 +87,8 @@ def test_resolution_errors() -> None:
         Switch({"routes": {"c": {"strategy": "chain", "steps": [
             {"name": "a", "target": "nosuchmodel", "prompt": "{input}"}]}}})
     assert "routes.c" in str(step.value) and "nosuchmodel" in str(step.value)
-    with pytest.raises(ConfigError) as unknown_provider:
-        switch.model("nosuch/model") if False else Switch({}).model("azure/gpt-4o")
-    assert "AZURE_OPENAI_ENDPOINT" in str(unknown_provider.value)
+    with pytest.raises(ModelNotFoundError):
+        Switch({}).model("nosuch/model")
 
 
 def test_request_helpers() -> None:
@@ -108,3 +107,24 @@ def test_unknown_strategy_option_is_rejected_with_a_suggestion() -> None:
                models={"a": FakeModel(name="a"), "b": FakeModel(name="b")})
     message = str(caught.value)
     assert "routes.careful" in message and "'checkss' (did you mean 'checks'?)" in message
+
+
+async def test_azure_target_without_endpoint_fails_only_when_called() -> None:
+    from llmswitch.errors import LLMSwitchError
+
+    switch = Switch({"routes": {"r": {"strategy": "fallback", "targets": ["azure/gpt-4o"]}}},
+                    models={"other": FakeModel(name="other")}, observers=[])
+    assert (await switch.complete("other", "hi")).text == "ok"  # the rest still works
+    with pytest.raises(LLMSwitchError) as caught:
+        await switch.complete("r", "hi")
+    assert "AZURE_OPENAI_ENDPOINT" in str(caught.value)
+
+
+def test_unquoted_yaml_date_for_api_version() -> None:
+    import datetime
+
+    from llmswitch.config import config_from_dict
+
+    version = datetime.date(2024, 10, 21)
+    config = config_from_dict({"providers": {"azure": {"api_version": version}}})
+    assert config.providers["azure"].api_version == "2024-10-21"

@@ -11,23 +11,40 @@ from typing import Any
 import click
 
 from llmswitch.cli.output import completion_json, config_option, fail, json_option, open_switch
+from llmswitch.cli.tracefmt import render_trace
 from llmswitch.errors import BadRequestError, LLMSwitchError
 from llmswitch.models import collect
 from llmswitch.results import Completion, StreamEnd, StreamNotice, TextDelta
 from llmswitch.switch import Switch
 
 
-@click.command()
+class JSONErrorsCommand(click.Command):
+    """A command whose usage errors follow `--json`: the JSON error object, exit status 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse, reporting a usage error as JSON when `--json` is among the arguments."""
+        wants_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            fail(BadRequestError(exc.format_message()), as_json=True)
+
+
+@click.command(cls=JSONErrorsCommand)
 @click.argument("model")
 @click.argument("prompt")
 @config_option
 @click.option("--system", default=None, help="A system prompt.")
 @click.option("--stream", is_flag=True, help="Stream the answer as it is generated.")
 @json_option
-@click.option("--trace", "show_trace", is_flag=True, help="Print the decision trace after.")
+@click.option("--trace", "show_trace", is_flag=True,
+              help="Print the decision trace on stderr, after the answer (or the error).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Output limit.")
-@click.option("--temperature", type=click.FloatRange(0, 2), default=None)
-@click.option("--seed", type=int, default=None)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None,
+              help="Sampling temperature, 0 to 2.")
+@click.option("--seed", type=int, default=None, help="Seed for repeatable sampling.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds for the whole call.")
 @click.option("--schema", default=None,
@@ -56,10 +73,9 @@ def chat(
     MODEL is `provider/model` (openai/gpt-4o-mini, local/smollm2-135m), an alias, or a route
     from the config. PROMPT `-` reads standard input. With --json, print one JSON object:
     text, model, provider, finish_reason, tool_calls, usage, cost_usd, latency_ms, ttft_ms,
-    trace; on failure `{"error": {...}}` and exit status 1.
+    refusal, trace; on failure `{"error": {...}}` and exit status 1.
     """
-    if prompt == "-":
-        prompt = sys.stdin.read()
+    prompt = _read_prompt(prompt, as_json)
     settings: dict[str, Any] = {
         k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature),
                           ("seed", seed), ("timeout", timeout)) if v is not None
@@ -69,9 +85,6 @@ def chat(
             settings["response_format"] = {"schema": _load_schema(schema), "name": "response"}
         elif json_mode:
             settings["response_format"] = "json"
-    except LLMSwitchError as exc:
-        fail(exc, as_json)
-    try:
         metadata = _parse_meta(meta)
     except LLMSwitchError as exc:
         fail(exc, as_json)
@@ -80,7 +93,24 @@ def chat(
         completion = asyncio.run(_run(switch, model, prompt, system, stream, as_json, settings,
                                       metadata))
     except Exception as exc:  # every failure is reported, as JSON with --json, never a traceback
+        trace = getattr(exc, "trace", None)
+        if show_trace and trace is not None:
+            click.echo(render_trace(trace), err=True)
         fail(exc, as_json)
+    _print_result(completion, as_json, stream, show_trace)
+
+
+def _read_prompt(prompt: str, as_json: bool) -> str:
+    from_stdin = prompt == "-"
+    if from_stdin:
+        prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
+    if not prompt.strip():
+        where = " (nothing on standard input)" if from_stdin else ""
+        fail(BadRequestError(f"the prompt is empty{where}"), as_json)
+    return prompt
+
+
+def _print_result(completion: Completion, as_json: bool, stream: bool, show_trace: bool) -> None:
     if as_json:
         click.echo(json.dumps(completion_json(completion), ensure_ascii=False))
         return
@@ -90,8 +120,6 @@ def chat(
     for call in completion.tool_calls:
         click.echo(f"[tool call] {call.name}({call.arguments})")
     if show_trace and completion.trace is not None:
-        from llmswitch.cli.tracefmt import render_trace
-
         click.echo(render_trace(completion.trace), err=True)
 
 
@@ -143,17 +171,35 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+
+
 def _load_schema(value: str) -> Any:
     text = value
     if not value.lstrip().startswith("{"):
         path = Path(value)
+        if path.is_dir():
+            raise BadRequestError(f"--schema: {value!r} is a directory, not a JSON Schema file")
         if not path.is_file():
             raise BadRequestError(f"--schema: no such file {value!r} (and not inline JSON)")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadRequestError(f"--schema: cannot read {value}: {exc}") from None
     try:
         schema = json.loads(text)
     except ValueError as exc:
         raise BadRequestError(f"--schema: not valid JSON: {exc}") from None
     if not isinstance(schema, dict):
         raise BadRequestError("--schema: a JSON Schema must be an object")
+    from llmswitch.structured import unsatisfiable
+
+    kinds = schema.get("type")
+    for kind in kinds if isinstance(kinds, list) else [kinds]:
+        if kind is not None and kind not in JSON_TYPES:
+            raise BadRequestError(f"--schema: unknown type {kind!r}; use one of "
+                                  + ", ".join(sorted(JSON_TYPES)))
+    why = unsatisfiable(schema)
+    if why:
+        raise BadRequestError(f"--schema: no value can satisfy it ({why})")
     return schema

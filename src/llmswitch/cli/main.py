@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -65,19 +66,37 @@ def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI with warnings shown as one line and no tracebacks."""
+    """Entry point: warnings as one line, no tracebacks, exit 130 on Ctrl-C."""
     warnings.showwarning = _show_warning
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="llmswitch", standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        cli.main(args=args, prog_name="llmswitch", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _interrupted()
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
     except Exception as exc:  # pragma: no cover - last resort, never a traceback for users
         if os.environ.get("LLMSWITCH_DEBUG"):
             raise
         click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
                    "(set LLMSWITCH_DEBUG=1 for details)", err=True)
         sys.exit(1)
+
+
+def _interrupted() -> None:
+    click.echo("interrupted", err=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(130)  # do not wait for worker threads (a local model mid-generation)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ def load_config(
         text = found.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {found} does not exist", hint="check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path {found} is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{found}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {found}: {exc.strerror}") from None
     try:
@@ -105,7 +109,7 @@ def explain(exc: ValidationError, source: str) -> str:
     more = len(exc.errors()) - 5
     if more > 0:
         lines.append(f"… and {more} more")
-    return "\n".join(lines)
+    return "; ".join(lines)
 
 
 def check_entries(config: Config) -> None:

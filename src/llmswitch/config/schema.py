@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -31,6 +32,12 @@ class ProviderConfig(BaseModel):
     region: str | None = None
     profile: str | None = None
     max_connections: int = Field(default=100, gt=0)
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_is_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2024-10-21 as a date.
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
 
 class ModelEntry(BaseModel):
