@@ -313,6 +313,9 @@ async def run_structured(
             tally.failed(exc)
             raise tally.fail(exc) from None
         value, errors = schema.parse(answer_text(completion, chosen))
+        if errors and completion.finish_reason == "length":
+            errors = [f"the answer was cut at max_tokens ({completion.usage.output_tokens} "
+                      "tokens) before it was complete", *errors[1:]]
         if not errors:
             tally.decide(model.name, f"valid on attempt {attempt}", attempts=attempt)
             text = _canonical(answer_text(completion, chosen))
@@ -324,7 +327,8 @@ async def run_structured(
     raise tally.fail(SchemaError(
         f"{where}: the answer did not match the schema after {attempts} attempts: "
         + "; ".join(errors), attempts=attempts,
-        hint="loosen the schema, raise retries, or use a stronger model"))
+        hint="raise max_tokens if answers were cut; else loosen the schema, raise retries, "
+        "or use a stronger model"))
 
 
 @overload

@@ -99,15 +99,26 @@ def _ledger(value: Any, env: Mapping[str, str], where: str, base: Path | None) -
     if value is None or value is True:
         from_env = env.get(LEDGER_ENV, os.environ.get(LEDGER_ENV))
         if from_env is not None:
-            return None if from_env.strip().lower() in OFF else from_env
+            return None if from_env.strip().lower() in OFF else _check_url(from_env, LEDGER_ENV)
         if base is None:
             return str(home_dir(env) / "ledger.sqlite")
         return str(base / DEFAULT_LEDGER)
     if not isinstance(value, str):
         raise ConfigError(f"{where}.ledger: give a file path, a postgresql:// URL or false")
     if "://" in value or base is None or Path(value).expanduser().is_absolute():
-        return value
+        return _check_url(value, f"{where}.ledger")
     return str(base / value)
+
+
+LEDGER_SCHEMES = ("postgresql://", "postgres://", "sqlite://")
+
+
+def _check_url(value: str, where: str) -> str:
+    if "://" in value and not value.startswith(LEDGER_SCHEMES):
+        scheme = value.split("://", 1)[0]
+        raise ConfigError(f"{where}: unsupported ledger URL scheme {scheme!r}",
+                          hint="use a file path, sqlite:///PATH or postgresql://…")
+    return value
 
 
 def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
