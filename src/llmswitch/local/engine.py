@@ -19,7 +19,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ class LocalEngine:
                 raise raised
             _raise_for_error(failure[0])
 
-    def chat_stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def chat_stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Yield the `chat.completion.chunk` dicts of one request (sync; run in a worker thread).
 
         The request is validated before the first item. Closing the iterator early cancels
@@ -303,7 +303,7 @@ class LocalEngine:
 
 def _drain(
     items: queue.SimpleQueue[tuple[str, Any]], cancel: threading.Event, worker: threading.Thread
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     worker.start()
     try:
         while True:

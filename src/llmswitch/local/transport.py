@@ -3,6 +3,11 @@
 With it the OpenAI-compatible adapter talks to a GGUF model as if it were a server at
 `http://local/v1`: `POST /v1/chat/completions` (JSON, or SSE when `stream` is true) and
 `GET /v1/models`. Engines run in worker threads; the event loop is never blocked.
+
+Every request, streaming or not, runs through the engine's streaming path so it can be stopped
+at the next token: when the awaiting task is cancelled, the read timeout passes, the reader
+leaves a stream, or the transport is closed. A thread that cannot be stopped would keep the
+process alive after a timeout or Ctrl-C (Python joins worker threads at exit).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from llmswitch.local.engine import LocalModelError, get_engine
+from llmswitch.local.engine import LocalModelError, LocalModelMissingError, get_engine
 from llmswitch.local.paths import default_smollm2_path
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "ChatEngine", "LocalTransport", "ModelMap"]
@@ -28,15 +33,12 @@ _DEFAULT_ALIASES = frozenset({DEFAULT_LOCAL_MODEL, "smollm2", "smollm2-135m"})
 
 _SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 _DONE = b"data: [DONE]\n\n"
+_CLOSED = "the local model transport was closed during generation"
 _Item = tuple[str, Any]  # ("chunk", dict) | ("error", exception) | ("end", None)
 
 
 class ChatEngine(Protocol):
     """What the transport needs from an engine (`LocalEngine` satisfies it)."""
-
-    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer a non-streaming request."""
-        ...
 
     def stream_chat(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         """Stream a request through `on_chunk` (True from it cancels)."""
@@ -73,6 +75,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         self._max_workers = max_workers
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._running: set[threading.Event] = set()  # cancel events of requests in flight
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Route one request; every failure becomes an OpenAI-style JSON error."""
@@ -92,9 +95,12 @@ class LocalTransport(httpx.AsyncBaseTransport):
         return _error(404, f"no route for {method} {path}", code="not_found")
 
     async def aclose(self) -> None:
-        """Stop the worker threads (engines stay cached for other transports)."""
+        """Cancel running generations and stop the worker threads (engines stay cached)."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
+            running, self._running = self._running, set()
+        for cancel in running:
+            cancel.set()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -116,17 +122,34 @@ class LocalTransport(httpx.AsyncBaseTransport):
             return self._models.get(name)
         return self._models(name)
 
+    def _missing(self, name: str, path: PathLike) -> LocalModelMissingError:
+        """The error for a GGUF path given by the caller (the config) that is not a file."""
+        if isinstance(self._models, Mapping):
+            where = f"check the path given for model {name!r}"
+        else:  # the resolver's lookup: the path is `models.<name>.path` in llmswitch.yaml
+            where = f"check models.{name}.path in your llmswitch.yaml"
+        what = "not a file" if Path(path).expanduser().exists() else "file not found"
+        return LocalModelMissingError(f"local model {what}: {path} ({where})")
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._max_workers, "llmswitch-local")
             return self._pool
 
+    def _track(self, cancel: threading.Event, running: bool) -> None:
+        with self._pool_lock:
+            if running:
+                self._running.add(cancel)
+            else:
+                self._running.discard(cancel)
+
     async def _chat(self, request: httpx.Request) -> httpx.Response:
         body = _parse_body(await request.aread())
         if isinstance(body, httpx.Response):
             return body
         name = body["model"]
+        path: PathLike | None = None
         try:
             path = self._lookup(name)
             if path is None:
@@ -134,11 +157,51 @@ class LocalTransport(httpx.AsyncBaseTransport):
             engine = self._engine_factory(Path(path))
             if body.get("stream"):
                 return await self._stream(engine, body)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._executor(), engine.chat, body)
+            return await self._complete(engine, body, request)
+        except httpx.TimeoutException:
+            raise  # what a client sees from a server that is too slow
+        except LocalModelMissingError as exc:
+            if path is None or self._models is None:
+                return _exception_response(exc)
+            return _exception_response(self._missing(name, path))  # the caller's path
         except Exception as exc:
             return _exception_response(exc)
-        return _json(200, result)
+
+    async def _complete(
+        self, engine: ChatEngine, body: dict[str, Any], request: httpx.Request
+    ) -> httpx.Response:
+        """Answer a non-streaming request from the stream path, so it can be stopped."""
+        stream_body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        chunks: list[dict[str, Any]] = []
+        cancel = threading.Event()
+        timeout = _read_timeout(request)
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            if cancel.is_set():
+                return True
+            chunks.append(chunk)
+            return False
+
+        self._track(cancel, True)
+        try:
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(self._executor(), engine.stream_chat, stream_body, on_chunk)
+            try:
+                async with asyncio.timeout(timeout):
+                    await job
+            except TimeoutError:
+                cancel.set()
+                raise httpx.ReadTimeout(
+                    f"local model gave no answer within {timeout:g}s", request=request
+                ) from None
+        except BaseException:
+            cancel.set()  # cancelled or failed: stop generating at the next token
+            raise
+        finally:
+            self._track(cancel, False)
+        if cancel.is_set():  # the transport was closed mid-generation: never a partial answer
+            return _error(503, _CLOSED)
+        return _json(200, assemble_completion(chunks))
 
     async def _stream(self, engine: ChatEngine, body: dict[str, Any]) -> httpx.Response:
         """Start generation in a worker; reply with an error status if it fails before a chunk."""
@@ -163,7 +226,10 @@ class LocalTransport(httpx.AsyncBaseTransport):
                 put(("error", exc))
             else:
                 put(("end", None))
+            finally:
+                self._track(cancel, False)
 
+        self._track(cancel, True)
         worker = self._executor().submit(work)
         try:
             first = await items.get()
@@ -171,6 +237,8 @@ class LocalTransport(httpx.AsyncBaseTransport):
             cancel.set()
             raise
         if first[0] == "error":
+            if isinstance(first[1], Exception):
+                raise first[1]  # `_chat` turns it into the error response
             return _exception_response(first[1])
         stream = _SSEStream(first, items, cancel, worker)
         return httpx.Response(200, headers=_SSE_HEADERS, stream=stream)
@@ -202,6 +270,9 @@ class _SSEStream(httpx.AsyncByteStream):
                     _, payload = _error_payload(value)
                     yield b"data: " + json.dumps(payload).encode() + b"\n\n"
                     return
+                elif self._cancel.is_set():  # closed mid-generation: not a complete answer
+                    yield b"data: " + json.dumps(_error_body(_CLOSED)).encode() + b"\n\n"
+                    return
                 else:
                     yield _DONE
                     return
@@ -227,6 +298,76 @@ def _parse_body(raw: bytes) -> dict[str, Any] | httpx.Response:
     return body
 
 
+def _read_timeout(request: httpx.Request) -> float | None:
+    """The client's read timeout: with no bytes before the answer is done, a whole-call limit."""
+    timeouts = request.extensions.get("timeout")
+    value = timeouts.get("read") if isinstance(timeouts, Mapping) else None
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def assemble_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge `chat.completion.chunk` dicts into the `chat.completion` a non-streaming call returns.
+
+    Joins text (and `reasoning_content`), merges tool-call fragments by index, keeps the last
+    `finish_reason` of each choice and the `usage` of the final chunk.
+    """
+    head = chunks[0] if chunks else {}
+    choices: dict[int, dict[str, Any]] = {}
+    usage: Any = None
+    for chunk in chunks:
+        if chunk.get("usage") is not None:
+            usage = chunk["usage"]
+        for part in chunk.get("choices") or ():
+            index = int(part.get("index") or 0)
+            choice = choices.setdefault(index, {"texts": {}, "calls": {}, "finish_reason": None})
+            if part.get("finish_reason") is not None:
+                choice["finish_reason"] = part["finish_reason"]
+            _merge_delta(choice, part.get("delta") or {})
+    result: dict[str, Any] = {
+        key: head[key] for key in ("id", "created", "model", "system_fingerprint") if key in head
+    }
+    result["object"] = "chat.completion"
+    result["choices"] = [_choice(i, choices[i]) for i in sorted(choices)] or [
+        _choice(0, {"texts": {}, "calls": {}, "finish_reason": None})
+    ]
+    if usage is not None:
+        result["usage"] = usage
+    return result
+
+
+def _merge_delta(choice: dict[str, Any], delta: dict[str, Any]) -> None:
+    for key in ("content", "reasoning_content"):
+        if isinstance(delta.get(key), str):
+            choice["texts"][key] = choice["texts"].get(key, "") + delta[key]
+    for fragment in delta.get("tool_calls") or ():
+        index = int(fragment.get("index") or 0)
+        call = choice["calls"].setdefault(
+            index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if fragment.get("id"):
+            call["id"] = fragment["id"]
+        if fragment.get("type"):
+            call["type"] = fragment["type"]
+        function = fragment.get("function") or {}
+        for key in ("name", "arguments"):
+            if isinstance(function.get(key), str):
+                call["function"][key] += function[key]
+
+
+def _choice(index: int, choice: dict[str, Any]) -> dict[str, Any]:
+    texts, calls = choice["texts"], choice["calls"]
+    content = texts.get("content")
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": content if content is not None or calls else "",
+    }
+    if "reasoning_content" in texts:
+        message["reasoning_content"] = texts["reasoning_content"]
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {"index": index, "message": message, "finish_reason": choice["finish_reason"]}
+
+
 def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "local"}
 
@@ -248,8 +389,13 @@ def _error(
     param: str | None = None,
 ) -> httpx.Response:
     kind = error_type or ("server_error" if status >= 500 else "invalid_request_error")
-    error = {"message": message, "type": kind, "param": param, "code": code}
-    return _json(status, {"error": error})
+    return _json(status, _error_body(message, kind, code, param))
+
+
+def _error_body(
+    message: str, kind: str = "server_error", code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _error_payload(exc: BaseException) -> tuple[int, dict[str, Any]]:
