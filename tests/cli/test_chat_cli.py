@@ -185,7 +185,8 @@ def test_meta_reaches_the_request_metadata(tmp_path: Path) -> None:
         path.write_text(
             "providers:\n  openai:\n    base_url: ${BASE}\n"
             "routes:\n  by-task:\n    strategy: route\n    by: task\n"
-            "    tasks:\n      sql: {target: openai/gpt-4o}\n      chat: {target: openai/gpt-4o-mini}\n"
+            "    tasks:\n      sql: {target: openai/gpt-4o}\n"
+            "      chat: {target: openai/gpt-4o-mini}\n"
         )
         proc = run("chat", "by-task", "count users", "--config", str(path), "--json",
                    "--meta", "task=sql", env={"BASE": server.url + "/v1", "OPENAI_API_KEY": "k"})

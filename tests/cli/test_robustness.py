@@ -343,10 +343,10 @@ def _table(tmp_path: Path, rows: int) -> Path:
 
 
 def router_error(result: Result, *needles: str) -> None:
-    """`router` commands report errors through click: exit 1, `Error: ...` on one line."""
+    """`router` commands report errors like every command: exit 1, `error: ...` on one line."""
     assert result.exit_code == 1, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Error:" in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -399,15 +399,12 @@ def test_router_eval_argument_checks(tmp_path: Path) -> None:
                  "need at least 10")
 
 
-@pytest.mark.xfail(strict=True, reason="evals/table.py: a non-object quality raises "
-                                       "AttributeError")
 def test_router_table_with_a_list_for_quality(tmp_path: Path) -> None:
     data = write(tmp_path, "t.jsonl", '{"prompt_id": "a", "task": "t", "prompt": "x", '
                  '"quality": [1], "cost_usd": {"a": 1}}\n')
     router_error(invoke("router", "eval", "--data", str(data), "--kind", "knn"), "quality")
 
 
-@pytest.mark.xfail(strict=True, reason="router.py: --lambda accepts negative values and nan")
 def test_router_train_rejects_a_negative_lambda(tmp_path: Path) -> None:
     data = _table(tmp_path, 24)
     usage_error(invoke("router", "train", "--data", str(data), "--out", str(tmp_path / "r.npz"),
@@ -459,3 +456,20 @@ def test_every_command_has_help(command: tuple[str, ...]) -> None:
 
 def test_unknown_command() -> None:
     usage_error(invoke("chta"), "No such command 'chta'")
+
+
+def test_router_collect_unwritable_out_fails_before_any_call(tmp_path: Path) -> None:
+    prompts = write(tmp_path, "p.jsonl", '{"prompt_id": "a", "prompt": "2+2?", "reference": "4"}\n')
+    blocker = write(tmp_path, "file", "not a folder")
+    result = invoke("router", "collect", "--prompts", str(prompts), "--models",
+                    "local/smollm2-135m", "--grader", "exact", "--out", str(blocker / "o.jsonl"))
+    router_error(result, "--out")
+
+
+def test_router_train_creates_the_out_folder_first(tmp_path: Path) -> None:
+    data = _table(tmp_path, 24)
+    out = tmp_path / "routers" / "r.npz"
+    result = invoke("router", "train", "--data", str(data), "--out", str(out), "--kind", "knn",
+                    "--folds", "2", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert out.is_file()

@@ -11,6 +11,8 @@ llmswitch router collect --prompts FILE --models a,b,c --grader exact --out TABL
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +20,40 @@ from typing import Any
 
 import click
 
+from llmswitch.cli.output import config_option
+
 KIND_CHOICES = ("auto", "knn", "ridge", "logistic", "mf", "ensemble", "cascade")
 
 
+class RouterError(click.ClickException):
+    """A one-line `error: ...` on stderr and exit status 1, like every llmswitch command."""
+
+    def show(self, file: Any = None) -> None:
+        """Print the message the llmswitch way."""
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return RouterError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _lambda(value: float | None) -> float | None:
+    if value is not None and (math.isnan(value) or value < 0):
+        raise click.BadParameter("λ must be a number ≥ 0", param_hint="'--lambda'")
+    return value
+
+
+def _writable_parent(path: str, option: str) -> None:
+    """Create the folder of an output file now, before any slow work, or fail clearly."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise RouterError(f"{option}: {path} is a directory; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RouterError(f"{option}: cannot create {target.parent}: {exc.strerror}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise RouterError(f"{option}: cannot write to {target.parent}")
 
 
 def _need_router_extra() -> None:
@@ -33,7 +64,7 @@ def _need_router_extra() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise click.ClickException(
+        raise RouterError(
             f"learned routers need {', '.join(missing)}: pip install 'llmswitch[router]'"
         )
 
@@ -62,12 +93,14 @@ def _status(quiet: bool) -> Callable[[str], None]:
 
 @click.group(name="router")
 def router() -> None:
-    """Train and evaluate learned cost-quality routers on recorded outcome tables."""
+    """Learned cost-quality routers: collect outcome tables from your own prompts, train
+    routers on them, and evaluate routers offline (zero model calls)."""
 
 
 @router.command("train")
 @click.option(
-    "--data", required=True, help="Outcome table (.parquet, .jsonl.gz) or a folder holding one."
+    "--data", required=True,
+    help="Outcome table (.parquet, .jsonl or .jsonl.gz) or a folder holding one.",
 )
 @click.option(
     "--kind",
@@ -101,16 +134,20 @@ def router() -> None:
     "lam",
     type=float,
     default=None,
-    help="Default λ (quality per USD) stored in the file.",
+    callback=lambda _ctx, _param, value: _lambda(value),
+    help="Default λ (quality per USD, ≥ 0) stored in the file.",
 )
 @click.option(
     "--target-cost",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Calibrate λ to this mean cost per request (USD).",
 )
 @click.option(
-    "--min-quality", type=float, default=None, help="Calibrate λ to this mean predicted quality."
+    "--min-quality",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Calibrate λ to this mean predicted quality (0-1).",
 )
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(
@@ -130,7 +167,8 @@ def train(
     from llmswitch.routing.learned.train import TrainError, train_from_table
 
     if sum(x is not None for x in (lam, target_cost, min_quality)) > 1:
-        raise click.ClickException("give at most one of --lambda, --target-cost, --min-quality")
+        raise RouterError("give at most one of --lambda, --target-cost, --min-quality")
+    _writable_parent(out, "--out")
     table = _load(data, task, responses)
     try:
         summary = train_from_table(
@@ -166,7 +204,8 @@ def _train_text(summary: dict[str, Any], out: str) -> str:
 
 @router.command("eval")
 @click.option(
-    "--data", required=True, help="Outcome table to replay on (.parquet, .jsonl.gz or a folder)."
+    "--data", required=True,
+    help="Outcome table to replay on (.parquet, .jsonl or .jsonl.gz, or a folder holding one).",
 )
 @click.option("--router", "router_file", default=None, help="Router file from `router train`.")
 @click.option(
@@ -177,7 +216,8 @@ def _train_text(summary: dict[str, Any], out: str) -> str:
 )
 @click.option("--task", default=None, help="Evaluate on the rows of one task only.")
 @click.option("--responses", default=None, help="Recorded responses for cascade routers.")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20),
+              help="Cross-validation folds (with --kind).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (see docs/routing.md)."
 )
@@ -202,8 +242,15 @@ def eval_cmd(
     from llmswitch.evals.report import EvalError, evaluate_file, evaluate_kind
 
     if (router_file is None) == (kind is None):
-        raise click.ClickException("give either --router FILE or --kind KIND (cross-validation)")
+        raise RouterError("give either --router FILE or --kind KIND (cross-validation)")
+    if router_file is not None and Path(router_file).is_dir():
+        raise RouterError(f"--router: {router_file} is a directory, not a router file")
+    if plot:
+        _writable_parent(plot, "--plot")
     table = _load(data, task, responses)
+    if kind is not None and len(table) < 2 * folds:
+        raise RouterError(f"cross-validating needs at least {2 * folds} prompts for {folds} "
+                          f"folds; the table has {len(table)} (lower --folds)")
     try:
         if router_file is not None:
             report = evaluate_file(table, router_file)
@@ -253,7 +300,7 @@ eval_cmd.name = "eval"
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="Outcome table to write (.jsonl)."
 )
-@click.option("--config", "config_path", default=None, help="llmswitch.yaml (default: discovered).")
+@config_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Answer limit.")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None)

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -384,6 +385,7 @@ async def collect_outcomes(
         raise CollectError("--concurrency must be at least 1")
     rows = read_prompts(prompts) if isinstance(prompts, (str, Path)) else list(prompts)
     check_inputs(switch, rows, models, grader)
+    _check_writable(Path(out_path))
     store = TableStore(out_path, models)
     summary = summary if summary is not None else CollectSummary(str(out_path))
     summary.prompts, summary.models = len(rows), list(models)
@@ -605,3 +607,20 @@ def render_summary(summary: CollectSummary) -> str:
                 f"mean quality {stats.quality_sum / stats.calls:.3f}  ${stats.cost_usd:.6f}")
     lines.extend(f"note: {n}" for n in summary.notes)
     return "\n".join(lines)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any model call when the output cannot be written."""
+    if path.is_dir():
+        raise CollectError(f"--out: {path} is a directory; give a .jsonl file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CollectError(f"--out: cannot create {path.parent}: {exc.strerror}") from None
+    try:  # a real write: permission bits say yes for root even on read-only file systems
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".llmswitch-check-"):
+            pass
+    except OSError as exc:
+        raise CollectError(f"--out: cannot write in {path.parent}: {exc.strerror}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CollectError(f"--out: cannot write {path}")

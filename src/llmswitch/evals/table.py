@@ -134,6 +134,12 @@ def table_from_records(records: Sequence[dict[str, Any]], source: str = "") -> O
     for col in (*REQUIRED_COLUMNS, "quality", "cost_usd"):
         if col not in first:
             raise TableError(f"{source or 'table'}: row 1 has no {col!r} field")
+    where = source or "table"
+    for i, rec in enumerate(records):
+        for col in ("quality", "cost_usd"):
+            if not isinstance(rec.get(col), dict):
+                raise TableError(f"{where}: row {i + 1}: {col!r} must be an object "
+                                 "{model: number}")
     models = tuple(first["quality"].keys())
     quality = np.empty((len(records), len(models)))
     cost = np.empty((len(records), len(models)))
