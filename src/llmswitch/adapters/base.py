@@ -7,6 +7,7 @@ in `llmswitch.providers.http_model.HttpModel`, which is the same for every proto
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,3 +108,14 @@ class Adapter(ABC):
         self, status: int, headers: Mapping[str, str], body: bytes, target: Target
     ) -> LLMSwitchError:
         """The typed error for a non-2xx response."""
+
+
+def arguments_object(text: str) -> Any:
+    """A tool call's JSON argument text as a value for protocols that send objects (Anthropic
+    `input`, Gemini `args`); empty text is `{}`, invalid JSON is kept under `arguments`."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"arguments": text}

@@ -6,7 +6,7 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmswitch.errors import (
@@ -116,3 +116,25 @@ def error_for_status(
     if 400 <= status < 500:
         return BadRequestError(message, **kw)
     return ProviderError(message, **kw)
+
+
+ErrorFromObject = Callable[[Mapping[str, Any], int | None, Mapping[str, str], Any], LLMSwitchError]
+
+
+def map_enveloped_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    from_object: ErrorFromObject,
+    unwrap_list: bool = False,
+) -> LLMSwitchError:
+    """The typed error for a `{"error": {...}}` body (mapped by the protocol's `from_object`),
+    or by status alone when the body is something else. `unwrap_list`: a one-element JSON array
+    around the envelope (Gemini's streamed form)."""
+    data = body_json(body)
+    if unwrap_list and isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return from_object(error, status, headers, data)
+    return error_for_status(status, body_snippet(body) or f"HTTP {status}", headers, body=data)

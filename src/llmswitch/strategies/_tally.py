@@ -7,11 +7,16 @@ too: they were billed) and carry one `strategy` span whose children are each cal
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmswitch.errors import AllAttemptsFailedError, LLMSwitchError
 from llmswitch.observe.trace import Span
-from llmswitch.results import Completion, Usage
+from llmswitch.results import Completion, StreamEnd, StreamEvent, Usage
+
+if TYPE_CHECKING:
+    from llmswitch.models import Model
+    from llmswitch.request import Request
 
 E = TypeVar("E", bound=LLMSwitchError)
 
@@ -79,3 +84,20 @@ class Tally:
         """An `AllAttemptsFailedError` carrying every collected error, with the trace set."""
         error = AllAttemptsFailedError(message, errors=self.errors)
         return self.fail(error)
+
+
+async def stream_through(
+    tally: Tally, model: Model, request: Request
+) -> AsyncIterator[StreamEvent]:
+    """Relay one chosen model's stream; the final `StreamEnd` carries the strategy's tally and
+    trace, and a failure is counted and re-raised with the strategy's trace."""
+    try:
+        async for event in model.stream(request):
+            if isinstance(event, StreamEnd):
+                yield StreamEnd(tally.result(tally.add(event.completion)))
+                return
+            yield event
+    except LLMSwitchError as exc:
+        if exc not in tally.errors:
+            tally.failed(exc)
+        raise tally.fail(exc) from None

@@ -33,9 +33,9 @@ from typing import Any
 from llmswitch.errors import LLMSwitchError, ModelNotFoundError
 from llmswitch.models import Model
 from llmswitch.request import Request
-from llmswitch.results import Completion, StreamEnd, StreamEvent
+from llmswitch.results import Completion, StreamEvent
 from llmswitch.routing.decision import Decision
-from llmswitch.strategies._tally import Tally
+from llmswitch.strategies._tally import Tally, stream_through
 from llmswitch.strategies.registry import RouteContext
 
 OPTIONS = frozenset({"router", "candidates", "exclude", "lambda", "min_quality", "target_cost"})
@@ -138,15 +138,8 @@ class LearnedModel(Model):
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Stream the chosen target; the final `StreamEnd` carries the decision's trace."""
         tally, model = self._select(request)
-        try:
-            async for event in model.stream(request):
-                if isinstance(event, StreamEnd):
-                    yield StreamEnd(tally.result(tally.add(event.completion)))
-                    return
-                yield event
-        except LLMSwitchError as exc:
-            tally.failed(exc)
-            raise tally.fail(exc) from None
+        async for event in stream_through(tally, model, request):
+            yield event
 
     def describe(self) -> dict[str, Any]:
         """The route, its router and candidates."""

@@ -30,8 +30,8 @@ from llmswitch.models import Model, replay_as_stream
 from llmswitch.privacy.detectors import KINDS, counts, detect
 from llmswitch.privacy.redact import Redactor
 from llmswitch.request import Request
-from llmswitch.results import Completion, StreamEnd, StreamEvent
-from llmswitch.strategies._tally import Tally
+from llmswitch.results import Completion, StreamEvent
+from llmswitch.strategies._tally import Tally, stream_through
 from llmswitch.strategies.registry import RouteContext
 
 ACTIONS = ("redact", "local", "block")
@@ -111,10 +111,7 @@ class PrivacyModel(Model):
                 async for event in replay_as_stream(done()):
                     yield event
                 return
-            async for event in model.stream(routed):
-                if isinstance(event, StreamEnd):
-                    yield StreamEnd(tally.result(tally.add(event.completion)))
-                    return
+            async for event in stream_through(tally, model, routed):
                 yield event
         except LLMSwitchError as exc:
             if exc not in tally.errors:

@@ -50,12 +50,12 @@ from llmswitch.errors import LLMSwitchError, NoRouteError, ResponseError
 from llmswitch.messages import Message, TextPart
 from llmswitch.models import Model, replay_as_stream
 from llmswitch.request import Request
-from llmswitch.results import Completion, StreamEnd, StreamEvent
+from llmswitch.results import Completion, StreamEvent
 from llmswitch.routing.capability import Candidate, CapabilityRouter, NoCandidateError, card_for
 from llmswitch.routing.complexity import ComplexityRouter, HeuristicScorer, Scorer
 from llmswitch.routing.decision import Decision
 from llmswitch.routing.rules import RuleRouter
-from llmswitch.strategies._tally import Tally
+from llmswitch.strategies._tally import Tally, stream_through
 from llmswitch.strategies.registry import RouteContext
 from llmswitch.structured import extract_json
 
@@ -283,15 +283,8 @@ class RouteModel(Model):
             return
         tally = Tally(self.name, "route", **{"llmswitch.route.by": self.kind})
         _, routed, model = self._select(request, tally)
-        try:
-            async for event in model.stream(routed):
-                if isinstance(event, StreamEnd):
-                    yield StreamEnd(tally.result(tally.add(event.completion)))
-                    return
-                yield event
-        except LLMSwitchError as exc:
-            tally.failed(exc)
-            raise tally.fail(exc) from None
+        async for event in stream_through(tally, model, routed):
+            yield event
 
     def describe(self) -> dict[str, Any]:
         """The route, its kind and candidates."""

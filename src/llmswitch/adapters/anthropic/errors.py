@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmswitch.adapters.http_errors import body_json, body_snippet, error_for_status
+from llmswitch.adapters.http_errors import (
+    error_for_status,
+    map_enveloped_error,
+)
 from llmswitch.errors import LLMSwitchError
 
 STATUS_FOR_TYPE: dict[str, int] = {
@@ -31,11 +34,7 @@ QUOTA_PHRASES = ("credit balance", "spend limit", "usage limit", "billing")
 
 def map_error(status: int, headers: Mapping[str, str], body: bytes) -> LLMSwitchError:
     """The typed error for a non-2xx response."""
-    data = body_json(body)
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        return error_from_object(error, status, headers, data)
-    return error_for_status(status, body_snippet(body) or f"HTTP {status}", headers, body=data)
+    return map_enveloped_error(status, headers, body, error_from_object)
 
 
 def error_from_object(

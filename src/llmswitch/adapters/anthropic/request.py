@@ -7,11 +7,10 @@ output when the model's card has `json_schema`, else a forced tool named `JSON_T
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmswitch.adapters.base import Target
+from llmswitch.adapters.base import Target, arguments_object
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
 
@@ -90,17 +89,8 @@ def message_blocks(message: Message) -> list[dict[str, Any]]:
               if not (isinstance(p, TextPart) and not p.text)]
     for call in message.tool_calls:
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name,
-                       "input": _arguments(call.arguments)})
+                       "input": arguments_object(call.arguments)})
     return blocks
-
-
-def _arguments(text: str) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"arguments": text}
 
 
 def part_json(part: TextPart | ImagePart) -> dict[str, Any]:

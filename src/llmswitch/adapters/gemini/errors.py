@@ -13,9 +13,8 @@ from typing import Any
 
 from llmswitch.adapters.http_errors import (
     MAX_RETRY_AFTER,
-    body_json,
-    body_snippet,
     error_for_status,
+    map_enveloped_error,
     retry_after,
 )
 from llmswitch.errors import AuthenticationError, LLMSwitchError, RateLimitedError
@@ -39,13 +38,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 def map_error(status: int, headers: Mapping[str, str], body: bytes) -> LLMSwitchError:
     """The typed error for a non-2xx response."""
-    data = body_json(body)
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        return error_from_object(error, status, headers, data)
-    return error_for_status(status, body_snippet(body) or f"HTTP {status}", headers, body=data)
+    return map_enveloped_error(status, headers, body, error_from_object, unwrap_list=True)
 
 
 def error_from_object(

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from llmswitch.adapters.base import arguments_object
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, Settings
 
@@ -97,7 +98,7 @@ def message_parts(message: Message, call_names: Mapping[str, str]) -> list[dict[
     parts = [part_json(p) for p in message.parts if not (isinstance(p, TextPart) and not p.text)]
     for call in message.tool_calls:
         part: dict[str, Any] = {"functionCall": {"name": call.name,
-                                                 "args": _arguments(call.arguments)}}
+                                                 "args": arguments_object(call.arguments)}}
         _, signature = split_call_id(call.id)
         if signature:
             part["thoughtSignature"] = signature
@@ -112,15 +113,6 @@ def _tool_output(text: str) -> dict[str, Any]:
     except ValueError:
         value = None
     return value if isinstance(value, dict) else {"output": text}
-
-
-def _arguments(text: str) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"arguments": text}
 
 
 def part_json(part: TextPart | ImagePart) -> dict[str, Any]:
