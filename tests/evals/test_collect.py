@@ -368,3 +368,84 @@ def test_cli_missing_prompts_file(tmp_path: Path, fake_switch: dict[str, FakeMod
     res = CliRunner().invoke(router_cli, ["collect", "--prompts", str(tmp_path / "none.jsonl"),
                                           "--models", "strong", "--out", str(tmp_path / "t")])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+# ------------------------------------------------------- output checks and write failures (QA)
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+async def test_unwritable_out_fails_before_the_first_call(tmp_path: Path, where: str) -> None:
+    if where == "proc" and not Path("/proc/self").exists():
+        pytest.skip("needs procfs")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "o.jsonl" if where == "under-a-file" else Path("/proc/o.jsonl")
+    models = fakes()
+    with pytest.raises(CollectError, match=r"^--out: cannot (create the folder|write in) "):
+        await collect_outcomes(make_switch(models), write_prompts(tmp_path / "p.jsonl"),
+                               ["strong"], ExactGrader(), out)
+    assert models["strong"].call_count == 0
+
+
+async def test_out_folder_is_created(tmp_path: Path) -> None:
+    out = tmp_path / "tables" / "new" / "t.jsonl"
+    summary = await collect_outcomes(make_switch(fakes()), write_prompts(tmp_path / "p.jsonl"),
+                                     ["strong"], ExactGrader(), out)
+    assert summary.complete and len(load_table(out)) == 4
+
+
+def test_cli_unwritable_out_is_one_error_line(
+    tmp_path: Path, fake_switch: dict[str, FakeModel]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(router_cli, [
+        "collect", "--prompts", str(write_prompts(tmp_path / "p.jsonl")), "--models", "strong",
+        "--out", str(blocker / "o.jsonl")])
+    assert res.exit_code == 1 and res.stderr.startswith("error: --out: cannot create the folder")
+    assert len(res.stderr.strip().splitlines()) == 1 and "Errno" not in res.stderr
+    assert fake_switch["strong"].call_count == 0
+
+
+async def test_a_write_failing_mid_run_is_a_collect_error(tmp_path: Path) -> None:
+    folder = tmp_path / "tables"
+    out = folder / "t.jsonl"
+
+    def vanish(request: Request) -> str:  # the folder turns into a file while calls run
+        if folder.is_dir():
+            for child in folder.iterdir():
+                child.unlink()
+            folder.rmdir()
+            folder.write_text("in the way")
+        return oracle(request)
+
+    models = {"strong": FakeModel(name="strong", script=[vanish])}
+    with pytest.raises(CollectError, match=r"cannot write .*t\.jsonl\.partial"):
+        await collect_outcomes(make_switch(models), write_prompts(tmp_path / "p.jsonl"),
+                               ["strong"], ExactGrader(), out, concurrency=2)
+    assert models["strong"].call_count <= 2  # the other worker stopped too
+
+
+@pytest.mark.parametrize(("line", "needle"), [
+    ({"prompt_id": "q0", "quality": [1]}, "row 1: 'quality' must be an object"),
+    ({"prompt_id": "q0", "quality": {"strong": "good"}}, "row 1: quality and cost must be numbers"),
+    ({"prompt_id": "q0", "quality": {"strong": 1}, "cost_usd": 3}, "'cost_usd' must be an object"),
+])
+async def test_an_existing_table_not_written_by_collect(
+    tmp_path: Path, line: dict[str, Any], needle: str
+) -> None:
+    out = tmp_path / "t.jsonl"
+    out.write_text(json.dumps(line) + "\n")
+    models = fakes()
+    with pytest.raises(CollectError, match=needle):
+        await collect_outcomes(make_switch(models), write_prompts(tmp_path / "p.jsonl"),
+                               ["strong"], ExactGrader(), out)
+    assert models["strong"].call_count == 0
+
+
+async def test_a_journal_not_written_by_collect(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    journal_path(out).write_text(json.dumps({"prompt_id": "q0", "model": "strong"}) + "\n")
+    with pytest.raises(CollectError, match=r"record 1 is not a cell of `router collect`"):
+        await collect_outcomes(make_switch(fakes()), write_prompts(tmp_path / "p.jsonl"),
+                               ["strong"], ExactGrader(), out)

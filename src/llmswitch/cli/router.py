@@ -10,9 +10,9 @@ llmswitch router collect --prompts FILE --models a,b,c --grader exact --out TABL
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +23,8 @@ import click
 from llmswitch.cli.output import config_option
 
 KIND_CHOICES = ("auto", "knn", "ridge", "logistic", "mf", "ensemble", "cascade")
+DATA_HELP = ("Outcome table: a .jsonl, .jsonl.gz or .parquet file, or a folder holding one "
+             "outcomes_* table.")
 
 
 class RouterError(click.ClickException):
@@ -37,23 +39,21 @@ def _fail(exc: Exception) -> click.ClickException:
     return RouterError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def _lambda(value: float | None) -> float | None:
-    if value is not None and (math.isnan(value) or value < 0):
-        raise click.BadParameter("λ must be a number ≥ 0", param_hint="'--lambda'")
+def _finite(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    """Reject nan and infinities, which every FloatRange lets through."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
     return value
 
 
 def _writable_parent(path: str, option: str) -> None:
     """Create the folder of an output file now, before any slow work, or fail clearly."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise RouterError(f"{option}: {path} is a directory; give a file name")
+    from llmswitch.evals.outputs import OutputError, prepare_output
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RouterError(f"{option}: cannot create {target.parent}: {exc.strerror}") from None
-    if not os.access(target.parent, os.W_OK):
-        raise RouterError(f"{option}: cannot write to {target.parent}")
+        prepare_output(path, option)
+    except OutputError as exc:
+        raise RouterError(str(exc)) from None
 
 
 def _need_router_extra() -> None:
@@ -91,17 +91,14 @@ def _status(quiet: bool) -> Callable[[str], None]:
     return report
 
 
-@click.group(name="router")
+@click.group(name="router", context_settings={"help_option_names": ["-h", "--help"]})
 def router() -> None:
-    """Learned cost-quality routers: collect outcome tables from your own prompts, train
-    routers on them, and evaluate routers offline (zero model calls)."""
+    """Learned cost-quality routers: `collect` an outcome table from your own prompts, `train`
+    a router on it, and `eval` routers offline (zero model calls)."""
 
 
 @router.command("train")
-@click.option(
-    "--data", required=True,
-    help="Outcome table (.parquet, .jsonl or .jsonl.gz) or a folder holding one.",
-)
+@click.option("--data", required=True, help=DATA_HELP)
 @click.option(
     "--kind",
     type=click.Choice(KIND_CHOICES),
@@ -114,7 +111,7 @@ def router() -> None:
     "out",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Router file to write (.npz).",
+    help="Router file to write (.npz); its folder is created.",
 )
 @click.option("--task", default=None, help="Train on the rows of one task only.")
 @click.option(
@@ -132,21 +129,23 @@ def router() -> None:
 @click.option(
     "--lambda",
     "lam",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
-    callback=lambda _ctx, _param, value: _lambda(value),
+    callback=_finite,
     help="Default λ (quality per USD, ≥ 0) stored in the file.",
 )
 @click.option(
     "--target-cost",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Calibrate λ to this mean cost per request (USD).",
+    callback=_finite,
+    help="Calibrate λ to this mean cost per request (USD, > 0).",
 )
 @click.option(
     "--min-quality",
     type=click.FloatRange(0, 1),
     default=None,
+    callback=_finite,
     help="Calibrate λ to this mean predicted quality (0-1).",
 )
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -203,10 +202,7 @@ def _train_text(summary: dict[str, Any], out: str) -> str:
 
 
 @router.command("eval")
-@click.option(
-    "--data", required=True,
-    help="Outcome table to replay on (.parquet, .jsonl or .jsonl.gz, or a folder holding one).",
-)
+@click.option("--data", required=True, help=DATA_HELP)
 @click.option("--router", "router_file", default=None, help="Router file from `router train`.")
 @click.option(
     "--kind",
@@ -246,11 +242,10 @@ def eval_cmd(
     if router_file is not None and Path(router_file).is_dir():
         raise RouterError(f"--router: {router_file} is a directory, not a router file")
     if plot:
+        if importlib.util.find_spec("matplotlib") is None:
+            raise RouterError("--plot needs matplotlib: pip install 'llmswitch[plot]'")
         _writable_parent(plot, "--plot")
     table = _load(data, task, responses)
-    if kind is not None and len(table) < 2 * folds:
-        raise RouterError(f"cross-validating needs at least {2 * folds} prompts for {folds} "
-                          f"folds; the table has {len(table)} (lower --folds)")
     try:
         if router_file is not None:
             report = evaluate_file(table, router_file)
@@ -298,7 +293,8 @@ eval_cmd.name = "eval"
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Seconds per grader command.")
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False), help="Outcome table to write (.jsonl)."
+    "--out", required=True, type=click.Path(dir_okay=False),
+    help="Outcome table to write (.jsonl); its folder is created."
 )
 @config_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))

@@ -17,10 +17,10 @@ A failed call is a cell with quality 0, the cost it was billed, and its error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from typing import IO, Any, Protocol
 
 from llmswitch.errors import LLMSwitchError
 from llmswitch.evals.graders import Grader, GraderInputError, PromptRow, grader_models
+from llmswitch.evals.outputs import OutputError, prepare_output
 from llmswitch.switch import Switch
 
 RESERVED = ("prompt_id", "prompt", "task", "quality", "cost_usd", "errors", "responses")
@@ -223,6 +224,29 @@ def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], bool]:
     return records, torn
 
 
+def _number(value: Any) -> float:
+    """A JSON number as float; TypeError for anything else (strings, booleans, null)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _table_cells(path: Path, lineno: int, record: Mapping[str, Any]) -> list[Cell]:
+    """The cells of an existing table row; CollectError if it is not shaped like ours."""
+    pid = str(record["prompt_id"])
+    fields = {k: record.get(k) or {} for k in ("quality", "cost_usd", "responses", "errors")}
+    bad = [k for k, v in fields.items() if not isinstance(v, dict)]
+    if bad:
+        raise CollectError(f"{path}: row {lineno}: {bad[0]!r} must be an object {{model: value}}")
+    try:
+        return [Cell(pid, model, _number(q), _number(fields["cost_usd"].get(model) or 0.0),
+                     str(fields["responses"].get(model) or ""), fields["errors"].get(model))
+                for model, q in fields["quality"].items()]
+    except TypeError as exc:
+        raise CollectError(f"{path}: row {lineno}: quality and cost must be numbers ({exc})"
+                           ) from None
+
+
 class TableStore:
     """The output table and its journal: what is done, and incremental, flushed writes."""
 
@@ -239,19 +263,19 @@ class TableStore:
     def _load(self) -> None:
         records, torn = _read_jsonl(self.out)
         self._dirty = torn
-        for record in records:
+        for lineno, record in enumerate(records, 1):
             self.rows[str(record["prompt_id"])] = record
-            for model, q in (record.get("quality") or {}).items():
-                self.cells[(str(record["prompt_id"]), model)] = Cell(
-                    str(record["prompt_id"]), model, float(q),
-                    float((record.get("cost_usd") or {}).get(model) or 0.0),
-                    str((record.get("responses") or {}).get(model) or ""),
-                    (record.get("errors") or {}).get(model))
+            for cell in _table_cells(self.out, lineno, record):
+                self.cells[(cell.prompt_id, cell.model)] = cell
         journal, _ = _read_jsonl(self.journal)
-        for j in journal:
-            cell = Cell(str(j["prompt_id"]), str(j["model"]), float(j["quality"]),
-                        float(j["cost_usd"]), str(j.get("response") or ""), j.get("error"),
-                        bool(j.get("failed_call")))
+        for lineno, j in enumerate(journal, 1):
+            try:
+                cell = Cell(str(j["prompt_id"]), str(j["model"]), _number(j["quality"]),
+                            _number(j["cost_usd"]), str(j.get("response") or ""),
+                            j.get("error"), bool(j.get("failed_call")))
+            except (KeyError, TypeError, ValueError):
+                raise CollectError(f"{self.journal}: record {lineno} is not a cell of "
+                                   "`router collect`; delete the file to start over") from None
             self.cells[(cell.prompt_id, cell.model)] = cell
         extra = sorted({m for r in records for m in r.get("quality") or {}} - set(self.models))
         if extra:
@@ -292,20 +316,25 @@ class TableStore:
         }
 
     def _append(self, path: Path, record: Mapping[str, Any]) -> None:
-        handle = self._handles.get(path)
-        if handle is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-                self._dirty = True  # torn last line: the final rewrite drops it
-            handle = self._handles[path] = path.open("a", encoding="utf-8")
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
+        try:
+            handle = self._handles.get(path)
+            if handle is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+                    self._dirty = True  # torn last line: the final rewrite drops it
+                handle = self._handles[path] = path.open("a", encoding="utf-8")
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+        except OSError as exc:
+            raise CollectError(f"cannot write {path}: {exc.strerror or exc}; cells finished "
+                               "so far are kept, re-run to resume") from None
 
     def finish(self, prompts: Sequence[PromptRow]) -> bool:
         """Close files, rewrite the table if needed (prompt-file order), and drop the journal once
         every prompt has a complete row. Return whether every prompt has one."""
         for handle in self._handles.values():
-            handle.close()
+            with contextlib.suppress(OSError):  # a failed write already raised CollectError
+                handle.close()
         self._handles.clear()
         complete = True
         for row in prompts:
@@ -320,12 +349,16 @@ class TableStore:
             records = sorted(self.rows.values(),
                              key=lambda r: order.get(str(r["prompt_id"]), len(order)))
             tmp = self.out.with_name(f".{self.out.name}.tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-            os.replace(tmp, self.out)
+            try:
+                with tmp.open("w", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                os.replace(tmp, self.out)
+            except OSError as exc:
+                raise CollectError(f"cannot write {self.out}: {exc.strerror or exc}; the "
+                                   f"finished cells are kept in {self.journal}") from None
             self._dirty = False
         if complete and self.journal.exists():
-            self.journal.unlink()
+            self.journal.unlink(missing_ok=True)
         return complete
 
     def ragged(self) -> list[str]:
@@ -385,7 +418,10 @@ async def collect_outcomes(
         raise CollectError("--concurrency must be at least 1")
     rows = read_prompts(prompts) if isinstance(prompts, (str, Path)) else list(prompts)
     check_inputs(switch, rows, models, grader)
-    _check_writable(Path(out_path))
+    try:
+        prepare_output(out_path, "--out")
+    except OutputError as exc:
+        raise CollectError(str(exc)) from None
     store = TableStore(out_path, models)
     summary = summary if summary is not None else CollectSummary(str(out_path))
     summary.prompts, summary.models = len(rows), list(models)
@@ -409,12 +445,17 @@ async def collect_outcomes(
             if progress is not None:
                 progress.advance(cell)
 
+    tasks = [asyncio.ensure_future(worker())
+             for _ in range(min(concurrency, max(1, len(plan))))]
     try:
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(plan))))))
+        await asyncio.gather(*tasks)
     except asyncio.CancelledError:
         summary.interrupted = True
         raise
     finally:
+        for task in tasks:  # a failed write stops the other workers too
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         summary.complete = store.finish(rows)
         summary.rows = len(store.rows)
         _notes(summary, store)
@@ -607,20 +648,3 @@ def render_summary(summary: CollectSummary) -> str:
                 f"mean quality {stats.quality_sum / stats.calls:.3f}  ${stats.cost_usd:.6f}")
     lines.extend(f"note: {n}" for n in summary.notes)
     return "\n".join(lines)
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before any model call when the output cannot be written."""
-    if path.is_dir():
-        raise CollectError(f"--out: {path} is a directory; give a .jsonl file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CollectError(f"--out: cannot create {path.parent}: {exc.strerror}") from None
-    try:  # a real write: permission bits say yes for root even on read-only file systems
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".llmswitch-check-"):
-            pass
-    except OSError as exc:
-        raise CollectError(f"--out: cannot write in {path.parent}: {exc.strerror}") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise CollectError(f"--out: cannot write {path}")

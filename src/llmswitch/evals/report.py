@@ -53,7 +53,15 @@ def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any
 def evaluate_kind(
     table: OutcomeTable, kind: str, folds: int = 5, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Cross-validated report of ``kind`` (``auto``: the kind cross-validation selects)."""
+    """Cross-validated report of ``kind`` (``auto``: the kind cross-validation selects).
+
+    Needs at least ``2 * folds`` prompts, the minimum `router train` applies too.
+    """
+    if len(table) < 2 * folds:
+        raise EvalError(
+            f"table has {len(table)} prompts; need at least {2 * folds} to cross-validate with "
+            f"{folds} folds (lower --folds or collect more prompts)"
+        )
     from llmswitch.evals.crossval import cross_validate, select_kind
     from llmswitch.routing.learned.train import default_params
 

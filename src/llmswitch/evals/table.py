@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,34 +129,45 @@ def normalise_prompt(text: str) -> str:
 
 def table_from_records(records: Sequence[dict[str, Any]], source: str = "") -> OutcomeTable:
     """Build and validate a table from JSON-lines style records (nested quality/cost_usd)."""
+    where = source or "table"
     if not records:
-        raise TableError(f"{source or 'table'}: no rows")
+        raise TableError(f"{where}: no rows")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise TableError(
+                f"{where}: row {i + 1}: expected a JSON object, got {type(rec).__name__}"
+            )
     first = records[0]
     for col in (*REQUIRED_COLUMNS, "quality", "cost_usd"):
         if col not in first:
-            raise TableError(f"{source or 'table'}: row 1 has no {col!r} field")
-    where = source or "table"
+            raise TableError(f"{where}: row 1 has no {col!r} field")
     for i, rec in enumerate(records):
-        for col in ("quality", "cost_usd"):
+        for col, what in (("quality", "score"), ("cost_usd", "USD")):
             if not isinstance(rec.get(col), dict):
                 raise TableError(f"{where}: row {i + 1}: {col!r} must be an object "
-                                 "{model: number}")
+                                 f"{{model: {what}}}")
     models = tuple(first["quality"].keys())
     quality = np.empty((len(records), len(models)))
     cost = np.empty((len(records), len(models)))
     extra_keys = [k for k in first if k not in (*REQUIRED_COLUMNS, "quality", "cost_usd")]
     for i, rec in enumerate(records):
-        try:
-            quality[i] = [float(rec["quality"][m]) for m in models]
-            cost[i] = [float(rec["cost_usd"][m]) for m in models]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TableError(
-                f"{source or 'table'}: row {i + 1} ({rec.get('prompt_id')!r}) lacks a numeric "
-                f"quality/cost for every model of row 1: {exc}"
-            ) from None
+        for col, matrix in (("quality", quality), ("cost_usd", cost)):
+            matrix[i] = [_number(rec[col], m, f"{where}: row {i + 1} ({rec.get('prompt_id')!r})",
+                                 col) for m in models]
     columns: dict[str, list[Any]] = {c: [r.get(c) for r in records] for c in REQUIRED_COLUMNS}
     extras = {k: tuple(r.get(k) for r in records) for k in extra_keys}
     return make_table(columns, models, quality, cost, extras, source)
+
+
+def _number(values: dict[str, Any], model: str, where: str, col: str) -> float:
+    """``values[model]`` as a float; TableError if missing or not a JSON number."""
+    need = f"{where}: needs a numeric quality/cost for every model of row 1"
+    if model not in values:
+        raise TableError(f"{need}; {col!r} has no {model!r}")
+    value = values[model]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TableError(f"{need}; {col}[{model!r}] is {value!r}")
+    return float(value)
 
 
 def make_table(
@@ -288,10 +300,14 @@ def _read_parquet(p: Path) -> OutcomeTable:
     n = len(data["prompt_id"])
 
     def matrix(prefix: str) -> FloatArray:
-        cols = [
-            np.asarray([np.nan if v is None else v for v in data[prefix + m]], dtype=np.float64)
-            for m in models
-        ]
+        cols = []
+        for m in models:
+            values = data[prefix + m]
+            bad = next((v for v in values if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)))), None)
+            if bad is not None:
+                raise TableError(f"{p}: column {prefix + m!r} must hold numbers, not {bad!r}")
+            cols.append(np.asarray([np.nan if v is None else v for v in values], np.float64))
         return np.stack(cols, axis=1) if cols else np.empty((n, 0))
 
     extras = {
@@ -314,8 +330,11 @@ def _read_jsonl(p: Path) -> OutcomeTable:
                         records.append(json.loads(line))
                     except json.JSONDecodeError as exc:
                         raise TableError(f"{p}:{lineno}: invalid JSON ({exc.msg})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise TableError(f"{p}: cannot read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise TableError(f"{p}: not UTF-8 text (byte {exc.start}); is it a JSON-lines table?"
+                         ) from None
     return table_from_records(records, str(p))
 
 
