@@ -37,3 +37,13 @@ def test_ndjson() -> None:
     assert out == [{"a": 1}, {"b": 2}, {"c": 3}]
     with pytest.raises(ResponseError):
         NDJSONDecoder().feed(b"{broken\n")
+
+
+def test_sampling_fields_maps_only_what_is_set() -> None:
+    from llmswitch.adapters.base import sampling_fields
+    from llmswitch.request import Settings
+
+    settings = Settings(temperature=0.0, max_tokens=5, stop=("END",))
+    assert sampling_fields(settings, temperature="t", top_p="p", max_tokens="n",
+                           stop="s") == {"t": 0.0, "n": 5, "s": ["END"]}
+    assert sampling_fields(Settings(), temperature="t", stop="s") == {}

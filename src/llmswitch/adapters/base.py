@@ -17,7 +17,7 @@ from llmswitch.adapters.framing import FrameDecoder
 from llmswitch.catalog.card import ModelCard
 from llmswitch.errors import LLMSwitchError
 from llmswitch.messages import ToolCall
-from llmswitch.request import Request
+from llmswitch.request import Request, Settings
 from llmswitch.results import FinishReason, StreamEvent, Usage
 
 
@@ -119,3 +119,16 @@ def arguments_object(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return {"arguments": text}
+
+
+def sampling_fields(settings: Settings, **names: str) -> dict[str, Any]:
+    """The settings that are set, under one protocol's field names, e.g.
+    `sampling_fields(s, max_tokens="maxTokens", stop="stopSequences")`. Unset (`None`) and
+    empty values are left out; tuples (stop sequences) become lists."""
+    out: dict[str, Any] = {}
+    for attr, key in names.items():
+        value = getattr(settings, attr)
+        if value is None or value == ():
+            continue
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out

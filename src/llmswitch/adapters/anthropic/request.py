@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmswitch.adapters.base import Target, arguments_object
+from llmswitch.adapters.base import Target, arguments_object, sampling_fields
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
 
@@ -110,13 +110,8 @@ def part_json(part: TextPart | ImagePart) -> dict[str, Any]:
 
 def settings_json(settings: Settings, native: bool) -> dict[str, Any]:
     """Sampling, stop sequences, tools, tool choice and JSON output."""
-    out: dict[str, Any] = {}
-    if settings.temperature is not None:
-        out["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        out["top_p"] = settings.top_p
-    if settings.stop:
-        out["stop_sequences"] = list(settings.stop)
+    out = sampling_fields(settings, temperature="temperature", top_p="top_p",
+                          stop="stop_sequences")
     tools = [tool_json(t) for t in settings.tools]
     choice = tool_choice_json(settings.tool_choice) if settings.tool_choice else None
     fmt = settings.response_format

@@ -14,6 +14,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from llmswitch.adapters.base import sampling_fields
 from llmswitch.catalog.card import ModelCard
 from llmswitch.errors import UnsupportedError
 from llmswitch.messages import ImagePart, Message, TextPart, ToolCall, ToolSpec
@@ -141,16 +142,8 @@ def _image_format(media_type: str, url: str) -> str:
 
 def inference_config(settings: Settings) -> dict[str, Any]:
     """`maxTokens`, `temperature`, `topP`, `stopSequences` (Converse has no seed)."""
-    out: dict[str, Any] = {}
-    if settings.max_tokens is not None:
-        out["maxTokens"] = settings.max_tokens
-    if settings.temperature is not None:
-        out["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        out["topP"] = settings.top_p
-    if settings.stop:
-        out["stopSequences"] = list(settings.stop)
-    return out
+    return sampling_fields(settings, max_tokens="maxTokens", temperature="temperature",
+                           top_p="topP", stop="stopSequences")
 
 
 def tool_config_json(

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmswitch.adapters.base import arguments_object
+from llmswitch.adapters.base import arguments_object, sampling_fields
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, Settings
 
@@ -146,14 +146,8 @@ def tool_choice_json(choice: str) -> dict[str, Any]:
 
 def generation_config(settings: Settings) -> dict[str, Any]:
     """Limits, sampling, stop sequences, seed and JSON output."""
-    out: dict[str, Any] = {}
-    for key, value in (("maxOutputTokens", settings.max_tokens),
-                       ("temperature", settings.temperature), ("topP", settings.top_p),
-                       ("seed", settings.seed)):
-        if value is not None:
-            out[key] = value
-    if settings.stop:
-        out["stopSequences"] = list(settings.stop)
+    out = sampling_fields(settings, max_tokens="maxOutputTokens", temperature="temperature",
+                          top_p="topP", seed="seed", stop="stopSequences")
     fmt = settings.response_format
     if fmt.kind != "text":
         out["responseMimeType"] = "application/json"

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from llmswitch.adapters.base import sampling_fields
 from llmswitch.errors import UnsupportedError
 from llmswitch.messages import ImagePart, Message, ToolCall, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
@@ -114,15 +115,5 @@ def format_json(fmt: ResponseFormat) -> str | dict[str, Any] | None:
 
 def options_json(settings: Settings) -> dict[str, Any]:
     """`temperature`, `top_p`, `num_predict`, `stop`, `seed`."""
-    out: dict[str, Any] = {}
-    if settings.temperature is not None:
-        out["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        out["top_p"] = settings.top_p
-    if settings.max_tokens is not None:
-        out["num_predict"] = settings.max_tokens
-    if settings.stop:
-        out["stop"] = list(settings.stop)
-    if settings.seed is not None:
-        out["seed"] = settings.seed
-    return out
+    return sampling_fields(settings, temperature="temperature", top_p="top_p",
+                           max_tokens="num_predict", stop="stop", seed="seed")

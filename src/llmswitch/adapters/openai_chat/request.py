@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmswitch.adapters.base import sampling_fields
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
 
@@ -64,19 +65,10 @@ def part_json(part: TextPart | ImagePart) -> dict[str, Any]:
 
 def settings_json(settings: Settings, provider: str) -> dict[str, Any]:
     """Sampling, limits, tools and response format."""
-    out: dict[str, Any] = {}
-    if settings.temperature is not None:
-        out["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        out["top_p"] = settings.top_p
-    if settings.max_tokens is not None:
-        key = "max_completion_tokens" if provider in MAX_COMPLETION_TOKENS_PROVIDERS else (
-            "max_tokens")
-        out[key] = settings.max_tokens
-    if settings.stop:
-        out["stop"] = list(settings.stop)
-    if settings.seed is not None:
-        out["seed"] = settings.seed
+    limit = "max_completion_tokens" if provider in MAX_COMPLETION_TOKENS_PROVIDERS else (
+        "max_tokens")
+    out = sampling_fields(settings, temperature="temperature", top_p="top_p", max_tokens=limit,
+                          stop="stop", seed="seed")
     if settings.tools:
         out["tools"] = [tool_json(t) for t in settings.tools]
     if settings.tool_choice is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmswitch.adapters.base import sampling_fields
 from llmswitch.errors import UnsupportedError
 from llmswitch.messages import ImagePart, Message, TextPart, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
@@ -82,13 +83,8 @@ def part_json(part: TextPart | ImagePart) -> dict[str, Any]:
 
 def settings_json(settings: Settings) -> dict[str, Any]:
     """Sampling, output limit, tools and the text format."""
-    out: dict[str, Any] = {}
-    if settings.temperature is not None:
-        out["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        out["top_p"] = settings.top_p
-    if settings.max_tokens is not None:
-        out["max_output_tokens"] = settings.max_tokens
+    out = sampling_fields(settings, temperature="temperature", top_p="top_p",
+                          max_tokens="max_output_tokens")
     if settings.tools:
         out["tools"] = [tool_json(t) for t in settings.tools]
     if settings.tool_choice is not None:
