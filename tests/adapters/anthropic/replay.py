@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 from llmswitch.adapters.anthropic import AnthropicAdapter
-from llmswitch.adapters.base import Reply, Target
+from llmswitch.adapters.base import Reply
 from llmswitch.messages import ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 from llmswitch.request import Request, Settings
 from llmswitch.results import StreamEvent
 from tests.support.fixtures import ROOT
+from tests.support.streams import run_stream as shared_run_stream
 
 ADAPTER = AnthropicAdapter()
 MAPPED = {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",
@@ -28,15 +29,7 @@ def all_names() -> list[str]:
 def run_stream(body: bytes, step: int, content_type: str = "text/event-stream"
                ) -> tuple[Reply, list[StreamEvent]]:
     """Feed `body` in `step`-byte pieces through the decoder and a fresh parser."""
-    decoder = ADAPTER.decoder(content_type)
-    parser = ADAPTER.stream_parser(Request((Message.user("x"),)), Target("anthropic", "m"))
-    events: list[StreamEvent] = []
-    for i in range(0, len(body), step):
-        for frame in decoder.feed(body[i : i + step]):
-            events.extend(parser.feed(frame))
-    for frame in decoder.close():
-        events.extend(parser.feed(frame))
-    return parser.finish(), events
+    return shared_run_stream(ADAPTER, "anthropic", body, step, content_type)
 
 
 def request_from_body(body: dict[str, Any]) -> Request:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmswitch.adapters.base import Reply, Target
+from llmswitch.adapters.base import Reply
 from llmswitch.adapters.bedrock import BedrockAdapter
 from llmswitch.messages import Message, TextPart, ToolCall, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
 from llmswitch.results import StreamEvent
+from tests.support.streams import run_stream as shared_run_stream
 
 ADAPTER = BedrockAdapter()
 # Body fields llmswitch does not model; a caller passes them through `settings.extra`.
@@ -80,15 +81,7 @@ def normalised(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_stream(body: bytes, step: int, content_type: str = "application/vnd.amazon.eventstream",
+def run_stream(body: bytes, step: int, content_type: str = "application/vnd.amazon.eventstream"
                ) -> tuple[Reply, list[StreamEvent]]:
-    """Feed `body` in `step`-byte pieces through the decoder and parser."""
-    decoder = ADAPTER.decoder(content_type)
-    parser = ADAPTER.stream_parser(Request((Message.user("x"),)), Target("bedrock", "m"))
-    events: list[StreamEvent] = []
-    for i in range(0, len(body), step):
-        for frame in decoder.feed(body[i : i + step]):
-            events.extend(parser.feed(frame))
-    for frame in decoder.close():
-        events.extend(parser.feed(frame))
-    return parser.finish(), events
+    """Feed `body` in `step`-byte pieces through the decoder and a fresh parser."""
+    return shared_run_stream(ADAPTER, "bedrock", body, step, content_type)

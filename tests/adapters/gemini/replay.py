@@ -8,13 +8,14 @@ import hashlib
 import json
 from typing import Any
 
-from llmswitch.adapters.base import Reply, Target
+from llmswitch.adapters.base import Reply
 from llmswitch.adapters.gemini import GeminiAdapter
 from llmswitch.adapters.gemini.request import SIGNATURE_MARK
 from llmswitch.messages import ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 from llmswitch.request import Request, ResponseFormat, Settings
 from llmswitch.results import StreamEvent
 from tests.support.fixtures import ROOT
+from tests.support.streams import run_stream as shared_run_stream
 
 ADAPTER = GeminiAdapter()
 MAPPED = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
@@ -35,15 +36,7 @@ def model_of(path: str) -> str:
 
 def run_stream(body: bytes, step: int) -> tuple[Reply, list[StreamEvent]]:
     """Feed `body` in `step`-byte pieces through the decoder and a fresh parser."""
-    decoder = ADAPTER.decoder("text/event-stream")
-    parser = ADAPTER.stream_parser(Request((Message.user("x"),)), Target("gemini", "m"))
-    events: list[StreamEvent] = []
-    for i in range(0, len(body), step):
-        for frame in decoder.feed(body[i : i + step]):
-            events.extend(parser.feed(frame))
-    for frame in decoder.close():
-        events.extend(parser.feed(frame))
-    return parser.finish(), events
+    return shared_run_stream(ADAPTER, "gemini", body, step, "text/event-stream")
 
 
 def request_from_body(body: dict[str, Any]) -> Request:

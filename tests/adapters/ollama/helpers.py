@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmswitch.adapters.base import Reply, Target
+from llmswitch.adapters.base import Reply
 from llmswitch.adapters.ollama import OllamaAdapter
 from llmswitch.messages import Message, ToolCall
 from llmswitch.request import JSON, TEXT, Request, ResponseFormat, Settings, coerce_settings
 from llmswitch.results import StreamEvent
+from tests.support.streams import run_stream as shared_run_stream
 
 ADAPTER = OllamaAdapter()
 OPTION_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "num_predict": "max_tokens",
@@ -48,15 +49,7 @@ def normalised(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_stream(body: bytes, step: int, content_type: str = "application/x-ndjson",
+def run_stream(body: bytes, step: int, content_type: str = "application/x-ndjson"
                ) -> tuple[Reply, list[StreamEvent]]:
-    """Feed `body` in `step`-byte pieces through the decoder and parser."""
-    decoder = ADAPTER.decoder(content_type)
-    parser = ADAPTER.stream_parser(Request((Message.user("x"),)), Target("ollama", "m"))
-    events: list[StreamEvent] = []
-    for i in range(0, len(body), step):
-        for frame in decoder.feed(body[i : i + step]):
-            events.extend(parser.feed(frame))
-    for frame in decoder.close():
-        events.extend(parser.feed(frame))
-    return parser.finish(), events
+    """Feed `body` in `step`-byte pieces through the decoder and a fresh parser."""
+    return shared_run_stream(ADAPTER, "ollama", body, step, content_type)

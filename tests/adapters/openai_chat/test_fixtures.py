@@ -13,6 +13,7 @@ from llmswitch.adapters.openai_chat import ChatCompletionsAdapter
 from llmswitch.errors import LLMSwitchError
 from llmswitch.results import TextDelta, ToolCallDelta
 from tests.support.fixtures import body_bytes, load, names
+from tests.support.streams import run_stream as shared_run_stream
 
 CHAT_APIS = ("openai.chat_completions", "azure.chat_completions", "deepseek.chat_completions",
              "openrouter.chat_completions", "ollama.openai_compat")
@@ -54,15 +55,8 @@ def target(fixture: dict[str, Any]) -> Target:
 
 
 def run_stream(body: bytes, step: int) -> tuple[Reply, list[Any]]:
-    decoder = ADAPTER.decoder("text/event-stream")
-    parser = ADAPTER.stream_parser(None, Target("x", "m"))  # type: ignore[arg-type]
-    events: list[Any] = []
-    for i in range(0, len(body), step):
-        for frame in decoder.feed(body[i : i + step]):
-            events.extend(parser.feed(frame))
-    for frame in decoder.close():
-        events.extend(parser.feed(frame))
-    return parser.finish(), events
+    reply, events = shared_run_stream(ADAPTER, "x", body, step, "text/event-stream")
+    return reply, list(events)
 
 
 def recorded_usage(fixture: dict[str, Any]) -> dict[str, int] | None:
