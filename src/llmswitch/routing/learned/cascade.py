@@ -32,15 +32,15 @@ import numpy as np
 import numpy.typing as npt
 
 from llmswitch.evals.table import OutcomeTable, kfold_indices
+from llmswitch.routing.learned.memory import NONE, AnswerMemory, answer_letter, relation
 from llmswitch.routing.learned.policy import choose
 from llmswitch.routing.learned.router import LearnedRouter, Plan, table_labels, train_router
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Progress = Callable[[str], None]
-_LETTER = re.compile(r"^\(?([A-Ea-e])\)?(?:[\s.:)\]]|$)")
-_ANSWER_IS = re.compile(r"answer(?: is)?\s*[:\-]?\s*\(?([A-E])\b")
 ALL_TASKS = "*"
+REMEMBERED = "#remembered"  # suffix of the policy for a task's prompts with a remembered neighbour
 BASE_KIND = "knn"
 BASE_PARAMS: dict[str, Any] = {"k": 25, "task_weight": 1.0}
 ALPHAS = (0.0, 0.5, 1.0)
@@ -49,11 +49,8 @@ SHRINK = 3.0
 
 def normalise_answer(text: str) -> str:
     """Comparable form of an answer: a choice letter if it starts with one, else collapsed text."""
-    t = text.strip()
-    m = _LETTER.match(t) or _ANSWER_IS.search(t[:200])
-    if m:
-        return m.group(1).upper()
-    return re.sub(r"\s+", " ", t.lower())[:4000]
+    letter = answer_letter(text)
+    return letter if letter else re.sub(r"\s+", " ", text.strip().lower())[:4000]
 
 
 def answer_keys(answers: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
@@ -66,21 +63,45 @@ def answer_keys(answers: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]
     return letters, patterns
 
 
+def _relation_keys(
+    letters: list[str], patterns: list[str], relations: list[str] | None
+) -> list[tuple[str | None, str | None]]:
+    """Per row, the pattern and letters keys refined by the answer-memory relations (if any)."""
+    if relations is None:
+        return [(None, None)] * len(letters)
+    return [
+        (None, None) if set(r) <= {NONE} else (f"p:{p}#{r}", f"l:{lk}#{r}")
+        for lk, p, r in zip(letters, patterns, relations, strict=True)
+    ]
+
+
 @dataclass
 class ProbeStats:
-    """Quality sums and counts per answer key (letters, then pattern), and the task prior."""
+    """Quality sums and counts per answer key, and the task prior.
+
+    Keys, least specific first: the agreement pattern, the answer letters, then both refined by
+    the answer-memory relations (``relations``: keys ``p:<pattern>#<rel>`` and
+    ``l:<letters>#<rel>``, only for rows with a remembered neighbour).
+    """
 
     letters: dict[str, list[float]]
     patterns: dict[str, list[float]]
     prior: list[float]
+    relations: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, quality: FloatArray, letters: list[str], patterns: list[str]) -> ProbeStats:
+    def fit(
+        cls,
+        quality: FloatArray,
+        letters: list[str],
+        patterns: list[str],
+        relations: list[str] | None = None,
+    ) -> ProbeStats:
         """Sum quality per key; the last entry of each list is the row count."""
 
-        def sums(keys: list[str]) -> dict[str, list[float]]:
+        def sums(keys: Sequence[Sequence[str | None]]) -> dict[str, list[float]]:
             out: dict[str, list[float]] = {}
-            for i, key in enumerate(keys):
+            for i, key in ((i, k) for i, row in enumerate(keys) for k in row if k is not None):
                 acc = out.setdefault(key, [0.0] * (quality.shape[1] + 1))
                 for j, q in enumerate(quality[i]):
                     acc[j] += float(q)
@@ -88,16 +109,31 @@ class ProbeStats:
             return out
 
         prior = [float(x) for x in quality.mean(axis=0)]
-        return cls(sums(letters), sums(patterns), prior)
+        rel = _relation_keys(letters, patterns, relations)
+        single = cls._rows
+        return cls(sums(single(letters)), sums(single(patterns)), prior, sums(rel))
 
-    def predict(self, letters: list[str], patterns: list[str]) -> FloatArray:
+    @staticmethod
+    def _rows(keys: list[str]) -> list[tuple[str]]:
+        return [(k,) for k in keys]
+
+    def predict(
+        self, letters: list[str], patterns: list[str], relations: list[str] | None = None
+    ) -> FloatArray:
         """Estimated quality of every model for each row's probe answers."""
         prior = np.asarray(self.prior)
         out = np.empty((len(letters), len(prior)))
+        rel = _relation_keys(letters, patterns, relations)
         for i, (lk, pk) in enumerate(zip(letters, patterns, strict=True)):
             est = prior
-            for table, key in ((self.patterns, pk), (self.letters, lk)):
-                acc = table.get(key)
+            levels: tuple[tuple[dict[str, list[float]], str | None], ...] = (
+                (self.patterns, pk),
+                (self.letters, lk),
+                (self.relations, rel[i][0]),
+                (self.relations, rel[i][1]),
+            )
+            for table, key in levels:
+                acc = None if key is None else table.get(key)
                 if acc is not None:
                     est = (np.asarray(acc[:-1]) + SHRINK * est) / (acc[-1] + SHRINK)
             out[i] = est
@@ -109,12 +145,22 @@ class ProbeStats:
         def r(d: dict[str, list[float]]) -> dict[str, list[float]]:
             return {k: [round(x, 4) for x in v] for k, v in d.items()}
 
-        return {"letters": r(self.letters), "patterns": r(self.patterns), "prior": self.prior}
+        return {
+            "letters": r(self.letters),
+            "patterns": r(self.patterns),
+            "prior": self.prior,
+            "relations": r(self.relations),
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ProbeStats:
         """Inverse of `to_json`."""
-        return cls(dict(doc["letters"]), dict(doc["patterns"]), list(doc["prior"]))
+        return cls(
+            dict(doc["letters"]),
+            dict(doc["patterns"]),
+            list(doc["prior"]),
+            dict(doc.get("relations", {})),
+        )
 
 
 def probe_answers(
@@ -219,19 +265,61 @@ def _pred_estimate(arm: str, pred_q: FloatArray, task_q: FloatArray) -> FloatArr
     return out
 
 
-def _oof_probe_estimates(
-    quality: FloatArray, letters: list[str], patterns: list[str], folds: list[IntArray]
-) -> FloatArray:
+Keys = tuple[list[str], list[str], list[str] | None]
+
+
+def _pick(keys: Keys, index: IntArray) -> Keys:
+    letters, patterns, relations = keys
+    rel = None if relations is None else [relations[i] for i in index]
+    return [letters[i] for i in index], [patterns[i] for i in index], rel
+
+
+def _oof_probe_estimates(quality: FloatArray, keys: Keys, folds: list[IntArray]) -> FloatArray:
     """Out-of-fold lookup estimates on one task's rows (``folds``: test index per fold)."""
     est = np.zeros(quality.shape)
-    everything = np.arange(len(letters))
+    everything = np.arange(len(keys[0]))
     for test in folds:
         train = np.setdiff1d(everything, test)
-        stats = ProbeStats.fit(
-            quality[train], [letters[i] for i in train], [patterns[i] for i in train]
-        )
-        est[test] = stats.predict([letters[i] for i in test], [patterns[i] for i in test])
+        stats = ProbeStats.fit(quality[train], *_pick(keys, train))
+        est[test] = stats.predict(*_pick(keys, test))
     return est
+
+
+def oof_known_answers(
+    table: OutcomeTable,
+    memory: AnswerMemory | None,
+    rows: IntArray,
+    search_task: str | None,
+    folds: list[IntArray],
+) -> list[str | None] | None:
+    """Per row of ``table`` (rows ``rows`` of the memory's table): the remembered good answer of
+    its nearest neighbour outside its own fold (``folds``: test index per fold), or `None`.
+    """
+    if memory is None:
+        return None
+    known: list[str | None] = [None] * len(table)
+    for test in folds:
+        found = memory.without_rows(rows[test]).known_answers(
+            [table.prompts[i] for i in test], [search_task] * len(test)
+        )
+        for i, answer in zip(test, found, strict=True):
+            known[int(i)] = answer
+    return known
+
+
+def probe_keys(
+    table: OutcomeTable, probes: Sequence[int], known: Sequence[str | None] | None
+) -> Keys:
+    """Letters, agreement-pattern and (with ``known`` answers) relation keys of a probe set."""
+    assert table.responses is not None
+    letters, patterns = answer_keys(probe_answers(table.responses, table.models, probes))
+    relations = None
+    if known is not None:
+        raw = [table.responses[table.models[j]] for j in probes]
+        relations = [
+            relation(table.prompts[i], known[i], [col[i] for col in raw]) for i in range(len(table))
+        ]
+    return letters, patterns, relations
 
 
 def fit_task_policy(
@@ -240,24 +328,26 @@ def fit_task_policy(
     pred_c: FloatArray,
     lambdas: Sequence[float],
     folds: int,
+    known: list[str | None] | None = None,
 ) -> TaskPolicy:
     """Arms of one task's rows and the best arm per λ by out-of-fold quality − λ·cost.
 
-    ``pred_q``/``pred_c`` are the base router's out-of-fold predictions for these rows.
+    ``pred_q``/``pred_c`` are the base router's out-of-fold predictions for these rows;
+    ``known`` the out-of-fold remembered answers (see `oof_known_answers`), if any.
     """
     q_mean, c_mean = table.quality.mean(axis=0), table.cost.mean(axis=0)
     task_q = np.broadcast_to(q_mean, table.quality.shape)
     targets = mean_frontier(table.quality, table.cost)
     arms = [f"pred:{a:g}" for a in ALPHAS]
     estimates = [_pred_estimate(a, pred_q, task_q) for a in arms]
-    keys: dict[str, tuple[list[str], list[str]]] = {}
+    keys: dict[str, Keys] = {}
     if table.responses is not None and len(table) >= 2 * folds:
         usable = [j for j, m in enumerate(table.models) if m in table.responses]
         test_folds = [te for _, te in kfold_indices(table, folds)]
         for probes in probe_candidates(table.quality, table.cost, usable):
             arm = "probe:" + ",".join(str(j) for j in probes)
-            keys[arm] = answer_keys(probe_answers(table.responses, table.models, probes))
-            estimates.append(_oof_probe_estimates(table.quality, *keys[arm], test_folds))
+            keys[arm] = probe_keys(table, probes, known)
+            estimates.append(_oof_probe_estimates(table.quality, keys[arm], test_folds))
             arms.append(arm)
     rows = np.arange(len(table))
     points = np.zeros((len(arms), len(lambdas), 2))  # out-of-fold (quality, cost) per arm, λ'
@@ -297,15 +387,33 @@ class CascadeRouter:
     lam: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     kind: str = "cascade"
+    memory: AnswerMemory | None = None
+
+    def search_task(self, task: str | None) -> str | None:
+        """The task to search the answer memory in: the task if it has its own policy."""
+        return task if task is not None and task in self.policies else None
+
+    def known_answers(self, prompts: Sequence[str], task: str | None) -> list[str | None] | None:
+        """Remembered good answers of the prompts' nearest training questions (see `memory`)."""
+        if self.memory is None:
+            return None
+        return self.memory.known_answers(prompts, [self.search_task(task)] * len(prompts))
 
     @property
     def models(self) -> tuple[str, ...]:
         """Models of the base router."""
         return self.base.models
 
-    def policy_for(self, task: str | None) -> TaskPolicy:
-        """The task's policy, or the all-tasks one for an unknown task."""
-        return self.policies.get(task or ALL_TASKS, self.policies[ALL_TASKS])
+    def policy_key(self, task: str | None, remembered: bool = False) -> str:
+        """Key of the policy for ``task`` (all tasks if unknown), for prompts with a remembered
+        near-duplicate training question if ``remembered`` and such a policy exists.
+        """
+        key = task if task is not None and task in self.policies else ALL_TASKS
+        return key + REMEMBERED if remembered and key + REMEMBERED in self.policies else key
+
+    def policy_for(self, task: str | None, remembered: bool = False) -> TaskPolicy:
+        """The policy of `policy_key`."""
+        return self.policies[self.policy_key(task, remembered)]
 
     def grid_index(self, lam: float) -> int:
         """Index of the grid λ nearest to ``lam`` (on a log scale; 0 maps to 0)."""
@@ -323,10 +431,20 @@ class CascadeRouter:
         tasks = np.asarray(table.tasks)
         finals = np.zeros((len(lambdas), n), dtype=np.int64)
         called = np.zeros((len(lambdas), n, m), dtype=bool)
+        groups: dict[str, tuple[list[int], list[str | None]]] = {}
         for task in table.task_names:
-            rows = np.flatnonzero(tasks == task)
-            pol = self.policy_for(task)
-            estimates = self._estimates(pol, table, rows, pred.quality[rows], notes)
+            task_rows = np.flatnonzero(tasks == task)
+            found = self.known_answers([table.prompts[i] for i in task_rows], task)
+            for k, i in enumerate(task_rows):
+                answer = None if found is None else found[k]
+                rows_known = groups.setdefault(self.policy_key(task, answer is not None), ([], []))
+                rows_known[0].append(int(i))
+                rows_known[1].append(answer)
+        for key, (row_list, known_list) in groups.items():
+            rows = np.asarray(row_list, dtype=np.int64)
+            known = known_list if self.memory is not None else None
+            pol = self.policies[key]
+            estimates = self._estimates(pol, table, rows, pred.quality[rows], notes, known)
             for li, lam in enumerate(lambdas):
                 a, inner = pol.choice[self.grid_index(lam)]
                 arm, lam_arm = pol.arms[a], self.grid[inner]
@@ -352,6 +470,7 @@ class CascadeRouter:
         rows: IntArray,
         pred_q: FloatArray,
         notes: list[str],
+        known: list[str | None] | None = None,
     ) -> dict[str, FloatArray]:
         task_q = np.broadcast_to(np.asarray(pol.mean_quality), pred_q.shape)
         out: dict[str, FloatArray] = {}
@@ -364,26 +483,32 @@ class CascadeRouter:
             if table.responses is None or any(n not in table.responses for n in names):
                 notes.append(f"no recorded responses of {', '.join(names)}: arm {arm} skipped")
                 continue
-            sub = {n: tuple(table.responses[n][i] for i in rows) for n in names}
-            answers = probe_answers(sub, self.models, probes)
-            out[arm] = pol.stats[arm].predict(*answer_keys(answers))
+            sub = table.subset(rows)
+            out[arm] = pol.stats[arm].predict(*probe_keys(sub, probes, known))
         return out
 
-    def answer_probability(self, task: str | None, model: str, answer: str) -> float | None:
+    def answer_probability(
+        self, task: str | None, model: str, answer: str, prompt: str | None = None
+    ) -> float | None:
         """P(``model``'s ``answer`` is good) from the training rows where ``model`` gave the same
-        normalised answer letter (task first, then all tasks); `None` if never seen.
+        normalised answer letter (task first, then all tasks), refined by the answer memory when
+        ``prompt`` is given and a near-duplicate training question is remembered; `None` if
+        neither signal applies.
         """
         if model not in self.models:
             return None
         j = self.models.index(model)
-        if len(normalise_answer(answer)) != 1:
+        known = None if prompt is None else self.known_answers([prompt], task)
+        relations = None if known is None else [relation(prompt or "", known[0], [answer])]
+        if len(normalise_answer(answer)) != 1 and (relations is None or relations[0] == NONE):
             return None  # free text: the answer itself carries no learned signal here
         letters, patterns = answer_keys([[normalise_answer(answer)]])
         single = self.info.get("single", {})
         for group in (task or ALL_TASKS, ALL_TASKS):
             doc = single.get(group, {}).get(str(j))
             if doc:
-                return float(ProbeStats.from_json(doc).predict(letters, patterns)[0, j])
+                stats = ProbeStats.from_json(doc)
+                return float(stats.predict(letters, patterns, relations)[0, j])
         return None
 
     def to_file_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -402,9 +527,15 @@ class CascadeRouter:
             }
             for task, p in self.policies.items()
         }
+        arrays = {f"base.{k}": v for k, v in base_arrays.items()}
+        memory_meta = None
+        if self.memory is not None:
+            memory_meta, memory_arrays = self.memory.to_file_parts()
+            arrays.update({f"memory.{k}": v for k, v in memory_arrays.items()})
         meta = {
             "kind": "cascade",
-            "cascade_version": 2,
+            "cascade_version": 3,
+            "memory": memory_meta,
             "models": list(self.models),
             "lambda": self.lam,
             "grid": self.grid,
@@ -412,14 +543,14 @@ class CascadeRouter:
             "base": base_meta,
             "info": self.info,
         }
-        return meta, {f"base.{k}": v for k, v in base_arrays.items()}
+        return meta, arrays
 
     @classmethod
     def from_file_parts(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> CascadeRouter:
         """Inverse of `to_file_parts`."""
         from llmswitch.routing.learned.io import RouterFileError, router_from_arrays
 
-        if meta.get("cascade_version") != 2:
+        if meta.get("cascade_version") not in (2, 3):
             raise RouterFileError(
                 "cascade router file of an older format; retrain it with `llmswitch router train`"
             )
@@ -438,32 +569,39 @@ class CascadeRouter:
                 )
                 for task, p in meta["policies"].items()
             }
+            memory = None
+            if meta.get("memory"):
+                parts = {k[7:]: v for k, v in arrays.items() if k.startswith("memory.")}
+                memory = AnswerMemory.from_file_parts(meta["memory"], parts)
             return cls(
                 base,
                 policies,
                 [float(x) for x in meta["grid"]],
                 float(meta["lambda"]),
                 dict(meta.get("info", {})),
+                memory=memory,
             )
         except (KeyError, TypeError) as exc:
             raise RouterFileError(f"cascade router file is inconsistent: missing {exc}") from None
 
 
-def _single_stats(table: OutcomeTable) -> dict[str, dict[str, Any]]:
-    """Per task (and ``*``), per model with responses: answer-letter statistics (for scoring)."""
+def _single_stats(
+    table: OutcomeTable, memory: AnswerMemory | None, groups: dict[str, IntArray], folds: int
+) -> dict[str, dict[str, Any]]:
+    """Per task group, per model with responses: answer statistics (for scoring answers)."""
     out: dict[str, dict[str, Any]] = {}
     if table.responses is None:
         return out
-    tasks = np.asarray(table.tasks)
-    groups = {t: np.flatnonzero(tasks == t) for t in table.task_names}
-    groups[ALL_TASKS] = np.arange(len(table))
     for task, rows in groups.items():
         sub = table.subset(rows)
         assert sub.responses is not None
+        test_folds = [te for _, te in kfold_indices(sub, folds)] if len(sub) >= 2 * folds else []
+        search = None if task == ALL_TASKS else task
+        known = oof_known_answers(sub, memory, rows, search, test_folds) if test_folds else None
         per: dict[str, Any] = {}
         for j, name in enumerate(table.models):
             if name in sub.responses:
-                keys = answer_keys(probe_answers(sub.responses, table.models, [j]))
+                keys = probe_keys(sub, [j], known)
                 per[str(j)] = ProbeStats.fit(sub.quality, *keys).to_json()
         out[task] = per
     return out
@@ -486,24 +624,41 @@ def train_cascade(
     pred_q, pred_c = oof_predictions(table, base_kind, params, folds, progress)
     tasks = np.asarray(table.tasks)
     groups = {t: np.flatnonzero(tasks == t) for t in table.task_names}
+    all_groups = {**groups, ALL_TASKS: np.arange(len(table))}
     groups = {t: rows for t, rows in groups.items() if len(rows) >= 4 * folds}
     groups[ALL_TASKS] = np.arange(len(table))
+    memory = None
+    if table.responses is not None and table.responses:
+        memory = AnswerMemory.build(
+            table.prompts, table.tasks, table.responses, table.models, table.quality
+        )
     policies = {}
     for task, rows in groups.items():
         if progress:
             progress(f"cascade: policy for task {task}")
-        policies[task] = fit_task_policy(
-            table.subset(rows), pred_q[rows], pred_c[rows], grid, folds
-        )
+        sub = table.subset(rows)
+        test_folds = [te for _, te in kfold_indices(sub, folds)]
+        search = None if task == ALL_TASKS else task
+        known = oof_known_answers(sub, memory, rows, search, test_folds)
+        split = [np.arange(len(rows))]
+        if known is not None:
+            has = np.asarray([k is not None for k in known])
+            if min(int(has.sum()), int((~has).sum())) >= 4 * folds:
+                split = [np.flatnonzero(~has), np.flatnonzero(has)]
+        for part, keep in zip(("", REMEMBERED), split, strict=False):
+            kept = None if known is None else [known[i] for i in keep]
+            policies[task + part] = fit_task_policy(
+                sub.subset(keep), pred_q[rows[keep]], pred_c[rows[keep]], grid, folds, kept
+            )
     base = train_router(table, base_kind, params)
     info = {
         "n_train": len(table),
         "source": table.source,
         "task_stats": base.info["task_stats"],
         "params": {"base_kind": base_kind, **params},
-        "single": _single_stats(table),
+        "single": _single_stats(table, memory, all_groups, folds),
     }
-    return CascadeRouter(base, policies, grid, lam, info)
+    return CascadeRouter(base, policies, grid, lam, info, memory=memory)
 
 
 def cross_validate_cascade(

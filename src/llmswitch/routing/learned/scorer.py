@@ -6,7 +6,9 @@ an object with ``score(request, answer) -> float``: the estimated probability th
 
 1. a cascade file and a choice-letter answer from a model of the training table: the share of
    good answers among the training prompts (of the request's task, else all tasks) where that
-   model answered the same letter, shrunk towards the model's mean;
+   model answered the same letter, shrunk towards the model's mean, and refined by the answer
+   memory when a near-duplicate training question is remembered (the answer matches its known
+   good answer or not; see `llmswitch.routing.learned.memory`);
 2. otherwise the router's predicted quality of that model for the prompt (text features, and the
    task one-hot when ``request.metadata["task"]`` names a training task);
 3. for a model the router does not know, the mean predicted quality over its models.
@@ -52,7 +54,7 @@ class LearnedAnswerScorer:
         model = self.table_model(answer.model)
         by_answer = getattr(self.router, "answer_probability", None)
         if model is not None and by_answer is not None:
-            p = by_answer(task, model, answer.text)
+            p = by_answer(task, model, answer.text, request.last_user_text)
             if p is not None:
                 return float(min(max(p, 0.0), 1.0))
         pred = self.base.predict([request.last_user_text], [task])
