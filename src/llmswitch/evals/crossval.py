@@ -38,7 +38,8 @@ def oof_predictions(
     """Out-of-fold predicted quality and cost (n × m) of a router of ``kind``."""
     quality = np.zeros(table.quality.shape)
     cost = np.zeros(table.cost.shape)
-    prepared = Prepared.of(table.prompts)  # tokenise once for all folds
+    embed = float((params or {}).get("embed_weight", 0.0)) > 0
+    prepared = Prepared.of(table.prompts, embed=embed)  # tokenise (and embed) once for all folds
     labels = table_labels(table)
     for f, (train, test) in enumerate(kfold_indices(table, k)):
         if progress:

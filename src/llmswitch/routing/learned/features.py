@@ -110,22 +110,33 @@ def lexical(texts: Sequence[str]) -> FloatArray:
     return np.asarray(rows, dtype=np.float64).reshape(len(texts), len(LEXICAL_NAMES))
 
 
+def embeddings(texts: Sequence[str]) -> FloatArray:
+    """Static sentence embeddings of ``texts`` (the shipped distilled all-MiniLM-L6-v2)."""
+    from llmswitch.routing.learned.embed import StaticEmbedder
+
+    return np.asarray(StaticEmbedder.load().embed(texts), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """Tokenised prompts (hashed counts and lexical statistics), reusable across CV folds."""
+    """Tokenised prompts (hashed counts, lexical statistics and, if asked for, static
+    embeddings), reusable across CV folds.
+    """
 
     counts: sparse.csr_matrix
     lex: FloatArray
+    emb: FloatArray | None = None
 
     @classmethod
-    def of(cls, texts: Sequence[str]) -> Prepared:
-        """Tokenise ``texts`` once."""
-        return cls(hashed_counts(texts), lexical(texts))
+    def of(cls, texts: Sequence[str], embed: bool = False) -> Prepared:
+        """Tokenise ``texts`` once (and embed them if ``embed``)."""
+        return cls(hashed_counts(texts), lexical(texts), embeddings(texts) if embed else None)
 
     def rows(self, index: Sequence[int] | IntArray) -> Prepared:
         """The prepared rows at ``index``."""
         idx = np.asarray(index, dtype=np.int64)
-        return Prepared(self.counts[idx], self.lex[idx])
+        emb = None if self.emb is None else self.emb[idx]
+        return Prepared(self.counts[idx], self.lex[idx], emb)
 
     def __len__(self) -> int:
         """Return the number of prompts."""
@@ -183,14 +194,20 @@ class Featurizer:
         dense_std: FloatArray,
         tasks: Sequence[str] = (),
         task_weight: float = 0.0,
+        embed_weight: float = 0.0,
     ):
-        """Create from fitted arrays (use `Featurizer.fit` to learn them)."""
+        """Create from fitted arrays (use `Featurizer.fit` to learn them).
+
+        ``embed_weight`` w in [0, 1): the similarity rows become ``√(1−w)·tfidf ⊕ √w·embedding``,
+        so cosine similarity is ``(1−w)·TF-IDF cosine + w·embedding cosine`` (0: no embedding).
+        """
         self.keep = np.asarray(keep, dtype=np.int64)
         self.idf = np.asarray(idf, dtype=np.float64)
         self.dense_mean = np.asarray(dense_mean, dtype=np.float64)
         self.dense_std = np.asarray(dense_std, dtype=np.float64)
         self.tasks = tuple(str(t) for t in tasks)
         self.task_weight = float(task_weight)
+        self.embed_weight = float(embed_weight)
         self._col = np.full(1 << HASH_BITS, -1, dtype=np.int64)
         self._col[self.keep] = np.arange(len(self.keep))
 
@@ -212,8 +229,11 @@ class Featurizer:
         min_df: int = 2,
         tasks: Sequence[Label] | None = None,
         task_weight: float = 0.0,
+        embed_weight: float = 0.0,
     ) -> Featurizer:
         """Learn kept columns, IDF and lexical scaling from ``texts`` (and the task names)."""
+        if not 0.0 <= embed_weight < 1.0:
+            raise ValueError("embed_weight must be in [0, 1)")
         prep = texts if isinstance(texts, Prepared) else Prepared.of(texts)
         counts = prep.counts
         df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -224,7 +244,13 @@ class Featurizer:
         std = lex.std(axis=0)
         names = sorted({x for t in tasks or () for x in _labels(t)})
         return cls(
-            keep, idf, lex.mean(axis=0), np.where(std > 1e-9, std, 1.0), names, task_weight
+            keep,
+            idf,
+            lex.mean(axis=0),
+            np.where(std > 1e-9, std, 1.0),
+            names,
+            task_weight,
+            embed_weight,
         )
 
     def task_onehot(self, tasks: Sequence[Label] | None, n: int) -> FloatArray:
@@ -251,6 +277,16 @@ class Featurizer:
         )
         norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
         tfidf = sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ tfidf
+        if self.embed_weight > 0:
+            emb = prep.emb
+            if emb is None:
+                if isinstance(texts, Prepared):
+                    raise ValueError("prepared prompts lack embeddings: use Prepared.of(..., True)")
+                emb = embeddings(texts)
+            w = self.embed_weight
+            tfidf = sparse.hstack(
+                [math.sqrt(1.0 - w) * tfidf, sparse.csr_matrix(math.sqrt(w) * emb)], format="csr"
+            )
         dense = (prep.lex - self.dense_mean) / self.dense_std
         onehot = self.task_onehot(tasks, len(prep))
         if self.task_weight > 0:
@@ -266,6 +302,7 @@ class Featurizer:
             "dense_std": self.dense_std,
             "tasks": np.asarray(self.tasks, dtype=np.str_),
             "task_weight": np.asarray([self.task_weight]),
+            "embed_weight": np.asarray([self.embed_weight]),
         }
 
     @classmethod
@@ -273,6 +310,13 @@ class Featurizer:
         """Rebuild from `to_arrays` output."""
         tasks = [str(t) for t in arrays["tasks"]] if "tasks" in arrays else []
         weight = float(arrays["task_weight"][0]) if "task_weight" in arrays else 0.0
+        embed = float(arrays["embed_weight"][0]) if "embed_weight" in arrays else 0.0
         return cls(
-            arrays["keep"], arrays["idf"], arrays["dense_mean"], arrays["dense_std"], tasks, weight
+            arrays["keep"],
+            arrays["idf"],
+            arrays["dense_mean"],
+            arrays["dense_std"],
+            tasks,
+            weight,
+            embed,
         )

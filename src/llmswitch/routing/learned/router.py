@@ -196,16 +196,23 @@ def train_router(
     """Train a router of ``kind`` on ``table`` (hyper-parameters in ``params``).
 
     ``params["task_weight"]`` (default 0) appends the task one-hot, scaled by it, to the features
-    (kNN: a similarity bonus for same-task neighbours). ``prepared``: the table's prompts already
+    (kNN: a similarity bonus for same-task neighbours); ``params["embed_weight"]`` (default 0)
+    mixes the static prompt embedding into the similarity features (see `Featurizer`).
+    ``prepared``: the table's prompts already
     tokenised (`Prepared.of`), to save time in cross-validation.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown router kind {kind!r}; choose from {', '.join(KINDS)}")
     model_params = dict(params or {})
     task_weight = float(model_params.pop("task_weight", 0.0))
+    embed_weight = float(model_params.pop("embed_weight", 0.0))
     texts: Texts = prepared if prepared is not None else table.prompts
+    if embed_weight > 0 and (prepared is None or prepared.emb is None):
+        texts = Prepared.of(table.prompts, embed=True)
     labels = table_labels(table)
-    featurizer = Featurizer.fit(texts, tasks=labels, task_weight=task_weight)
+    featurizer = Featurizer.fit(
+        texts, tasks=labels, task_weight=task_weight, embed_weight=embed_weight
+    )
     feats = featurizer.transform(texts, labels)
     if kind == "knn" and task_weight > 0:
         model_params.setdefault("task_bonus", task_weight)
