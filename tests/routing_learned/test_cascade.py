@@ -206,3 +206,25 @@ def test_categorical_extra_columns_become_labels(synth) -> None:
     r = train_router(table, "ridge", {"task_weight": 1.0})
     assert "subtask=law" in r.featurizer.tasks and "mc" in r.featurizer.tasks
     assert r.features(["x"], [["mc", "subtask=law"]]).task.sum() == 2.0
+
+
+def test_arm_selection_prefers_the_simpler_arm_unless_clearly_better() -> None:
+    from llmswitch.routing.learned.cascade import _arm_rank, _select
+
+    rng = np.random.default_rng(0)
+    n = 400
+    simple = rng.random(n) < 0.70  # task-best arm: per-row quality
+    noisy_gain = simple.copy()
+    noisy_gain[rng.choice(n, 3, replace=False)] = True  # a probe arm that won 3 rows by luck
+    clear_gain = simple | (rng.random(n) < 0.5)  # a probe arm that is right far more often
+    ranks = [_arm_rank("pred:0"), _arm_rank("probe:1,2")]
+    assert ranks[0] < ranks[1]
+    for other, expected in ((noisy_gain, 0), (clear_gain, 1)):
+        per_row = np.zeros((2, 1, 2, n))
+        per_row[0, 0, 0], per_row[1, 0, 0] = simple, other
+        assert _select(per_row, 0.0, ranks) == (expected, 0)
+    # with equal quality, cost decides through λ: the cheaper arm is the best, whatever its rank
+    per_row = np.zeros((2, 1, 2, n))
+    per_row[:, 0, 0] = simple
+    per_row[0, 0, 1], per_row[1, 0, 1] = 1.0, 0.2
+    assert _select(per_row, 1.0, ranks) == (1, 0)

@@ -45,6 +45,7 @@ BASE_KIND = "knn"
 BASE_PARAMS: dict[str, Any] = {"k": 25, "task_weight": 1.0}
 ALPHAS = (0.0, 0.5, 1.0)
 SHRINK = 3.0
+ONE_SE = 1.0  # arm selection: the simplest arm within this many standard errors of the best
 
 
 def normalise_answer(text: str) -> str:
@@ -322,6 +323,31 @@ def probe_keys(
     return letters, patterns, relations
 
 
+def _arm_rank(arm: str) -> int:
+    """Complexity of an arm: task-best < blends < the base router < probe sets (by size)."""
+    if arm.startswith("pred:"):
+        return {0.0: 0, 0.5: 1}.get(float(arm[5:]), 2)
+    return 2 + len(arm[6:].split(","))
+
+
+def _select(per_row: FloatArray, lam: float, ranks: Sequence[int]) -> tuple[int, int]:
+    """The (arm, inner λ') to use at ``lam``: of the pairs whose out-of-fold ``q − λ·c`` is within
+    `ONE_SE` standard errors of the best pair's (paired over rows), the simplest arm, then the
+    best score. Guards against picking an arm that won on the training rows by chance.
+    """
+    values = per_row[:, :, 0] - lam * per_row[:, :, 1]  # arms × λ' × rows
+    score = values.mean(axis=2)
+    best = np.unravel_index(int(np.argmax(score)), score.shape)
+    diff = values[best][None, None, :] - values
+    n = values.shape[2]
+    se = diff.std(axis=2, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(score.shape)
+    close = diff.mean(axis=2) <= ONE_SE * se + 1e-12
+    rank = np.asarray(ranks, dtype=np.float64)[:, None] * np.ones(score.shape)
+    key = np.where(close, -rank * 1e6 + score, -np.inf)
+    arm, inner = np.unravel_index(int(np.argmax(key)), key.shape)
+    return int(arm), int(inner)
+
+
 def fit_task_policy(
     table: OutcomeTable,
     pred_q: FloatArray,
@@ -350,16 +376,13 @@ def fit_task_policy(
             estimates.append(_oof_probe_estimates(table.quality, keys[arm], test_folds))
             arms.append(arm)
     rows = np.arange(len(table))
-    points = np.zeros((len(arms), len(lambdas), 2))  # out-of-fold (quality, cost) per arm, λ'
+    # out-of-fold quality and cost of every row, per arm and inner λ'
+    per_row = np.zeros((len(arms), len(lambdas), 2, len(table)))
     for a, (arm, est) in enumerate(zip(arms, estimates, strict=True)):
         for li, lam in enumerate(lambdas):
             final, called = _arm_plan(arm, table.quality, pred_c, est, lam, c_mean, targets)
-            points[a, li] = table.quality[rows, final].mean(), (table.cost * called).sum(1).mean()
-    choice = []
-    for lam in lambdas:  # the (arm, inner λ') whose out-of-fold point maximises q − λ·c
-        score = points[:, :, 0] - lam * points[:, :, 1]
-        best_arm, best_lam = np.unravel_index(int(np.argmax(score)), score.shape)
-        choice.append((int(best_arm), int(best_lam)))
+            per_row[a, li] = table.quality[rows, final], (table.cost * called).sum(1)
+    choice = [_select(per_row, lam, [_arm_rank(arm) for arm in arms]) for lam in lambdas]
     used = sorted({a for a, _ in choice})
     stats = {
         arms[i]: ProbeStats.fit(table.quality, *keys[arms[i]])
