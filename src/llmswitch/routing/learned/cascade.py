@@ -41,8 +41,8 @@ IntArray = npt.NDArray[np.int64]
 Progress = Callable[[str], None]
 ALL_TASKS = "*"
 REMEMBERED = "#remembered"  # suffix of the policy for a task's prompts with a remembered neighbour
-BASE_KIND = "knn"
-BASE_PARAMS: dict[str, Any] = {"k": 25, "task_weight": 1.0}
+BASE_KIND = "ridge"
+BASE_PARAMS: dict[str, Any] = {"alpha": 3.0, "task_weight": 1.0, "embed_weight": 0.3}
 ALPHAS = (0.0, 0.5, 1.0)
 SHRINK = 3.0
 ONE_SE = 1.0  # arm selection: the simplest arm within this many standard errors of the best
@@ -639,10 +639,12 @@ def train_cascade(
     base_params: dict[str, Any] | None = None,
 ) -> CascadeRouter:
     """Train the base router and every task's policy (arms chosen on out-of-fold results)."""
-    from llmswitch.evals.crossval import oof_predictions
+    from llmswitch.evals.crossval import KIND_DEFAULTS, oof_predictions
     from llmswitch.evals.replay import default_lambdas
 
-    params = dict(BASE_PARAMS if base_params is None else base_params)
+    if base_params is None:
+        base_params = BASE_PARAMS if base_kind == BASE_KIND else KIND_DEFAULTS.get(base_kind, {})
+    params = dict(base_params)
     grid = [float(x) for x in default_lambdas(table)]
     pred_q, pred_c = oof_predictions(table, base_kind, params, folds, progress)
     tasks = np.asarray(table.tasks)
