@@ -86,8 +86,9 @@ DEFAULT_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("cascade", {}),
 )
 """What ``--kind auto`` cross-validates: fast kinds only (closed-form ridge, kNN, the cascade),
-with and without the task label as a feature, ridge also with the static prompt embedding. ``logistic``, ``mf`` and ``ensemble`` stay
-available by name (slower to train; they did not win on the development tables)."""
+with and without the task label as a feature, ridge also with the static prompt embedding.
+``logistic``, ``mf`` and ``ensemble`` stay available by name (slower to train; they did not win
+on the development tables)."""
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "knn": {"k": 25, "task_weight": 1.0},
     "ridge": {"alpha": 3.0, "task_weight": 1.0},
