@@ -228,3 +228,17 @@ def test_arm_selection_prefers_the_simpler_arm_unless_clearly_better() -> None:
     per_row[:, 0, 0] = simple
     per_row[0, 0, 1], per_row[1, 0, 1] = 1.0, 0.2
     assert _select(per_row, 1.0, ranks) == (1, 0)
+
+
+def test_auto_prefers_a_single_predictor_when_the_cascade_only_ties() -> None:
+    from llmswitch.evals.crossval import pick_candidate
+
+    def result(kind: str, aiq: float, share: float | None = 0.4) -> dict:
+        return {"kind": kind, "params": {}, "aiq": aiq, "cost_share_at_95": share}
+
+    tie = [result("knn", 0.7694), result("ridge", 0.7702), result("cascade", 0.7704)]
+    assert pick_candidate(tie)["kind"] == "ridge"  # best AIQ among the simple ones
+    clear = [result("ridge", 0.8506), result("cascade", 0.8735)]
+    assert pick_candidate(clear)["kind"] == "cascade"
+    same = [result("knn", 0.70, 0.5), result("ridge", 0.70, 0.3)]
+    assert pick_candidate(same)["kind"] == "ridge"  # then the lower cost share at 95%

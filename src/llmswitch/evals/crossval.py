@@ -105,7 +105,7 @@ def select_kind(
     k: int = 5,
     progress: Progress | None = None,
 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """Pick the candidate with the best cross-validated AIQ (ties: lower cost share at 95%)."""
+    """Pick a candidate by cross-validated AIQ (see `pick_candidate`)."""
     results = []
     for kind, params in candidates:
         if kind == "cascade":
@@ -124,5 +124,26 @@ def select_kind(
                 "cost_share_at_100": rep["cost_share_at_100"],
             }
         )
-    best = max(results, key=lambda r: (round(r["aiq"], 4), -(r["cost_share_at_95"] or 9.0)))
+    best = pick_candidate(results)
     return best["kind"], dict(best["params"]), results
+
+
+AIQ_TOLERANCE = 0.001
+"""Cross-validated AIQs closer than this count as a tie, which the simpler kind wins."""
+
+
+def pick_candidate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The simplest candidate within `AIQ_TOLERANCE` of the best AIQ, then the best AIQ, then the
+    lower cost share at 95%. The cascade (probes, per-task policies) counts as more complex than
+    a single predictor, so it is chosen only when it is clearly better.
+    """
+    top = max(r["aiq"] for r in results)
+    close = [r for r in results if r["aiq"] >= top - AIQ_TOLERANCE]
+    return max(
+        close,
+        key=lambda r: (
+            r["kind"] != "cascade",
+            round(r["aiq"], 4),
+            -(r["cost_share_at_95"] or 9.0),
+        ),
+    )
