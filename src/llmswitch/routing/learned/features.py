@@ -2,8 +2,8 @@
 
 Hashing makes the vocabulary stateless; training only learns which hashed columns to keep (document
 frequency >= ``min_df``), their IDF weights and the scaling of the lexical features. Everything is a
-plain array, so a featurizer saves to ``.npz`` and loads without pickle. Cost: well under 1 ms per
-prompt on one core (see ``benchmarks/routing/feature_speed.py``).
+plain array, so a featurizer saves to ``.npz`` and loads without pickle. Cost: about 1 ms per
+prompt on one core, embedding included (see ``benchmarks/routing/feature_speed.py``).
 """
 
 from __future__ import annotations
@@ -171,6 +171,15 @@ class Features:
         idx = np.asarray(index, dtype=np.int64)
         task = None if self.task is None else self.task[idx]
         return Features(self.tfidf[idx], self.dense[idx], task)
+
+    def dot(self, coef_t: FloatArray) -> FloatArray:
+        """``stacked() @ coef_t`` without building the stacked matrix (fast for single prompts).
+
+        ``coef_t``: C-contiguous, one row per feature, so the row slices below copy nothing.
+        """
+        n = self.tfidf.shape[1]
+        out: FloatArray = np.asarray(self.tfidf @ coef_t[:n]) + self.dense @ coef_t[n:]
+        return out
 
     def stacked(self) -> sparse.csr_matrix:
         """TF-IDF and dense features side by side (for linear models)."""

@@ -165,6 +165,7 @@ class LogisticQuality:
     def __init__(self, coef: FloatArray, intercept: FloatArray, c: float = 1.0):
         """Create from fitted coefficients, shape ``(n_models, n_features)``."""
         self.coef = np.asarray(coef, dtype=np.float64)
+        self.coef_t = np.ascontiguousarray(self.coef.T)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.c = float(c)
 
@@ -191,7 +192,7 @@ class LogisticQuality:
 
     def predict(self, features: Features) -> FloatArray:
         """Predicted probability that each model's answer is good."""
-        logits = np.asarray(features.stacked() @ self.coef.T) + self.intercept
+        logits = features.dot(self.coef_t) + self.intercept
         return _sigmoid(logits)
 
     def params(self) -> dict[str, Any]:
@@ -228,6 +229,7 @@ class RidgeQuality:
     def __init__(self, coef: FloatArray, intercept: FloatArray, alpha: float = 1.0):
         """Create from fitted coefficients, shape ``(n_models, n_features)``."""
         self.coef = np.asarray(coef, dtype=np.float64)
+        self.coef_t = np.ascontiguousarray(self.coef.T)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.alpha = float(alpha)
 
@@ -255,7 +257,7 @@ class RidgeQuality:
     def predict(self, features: Features) -> FloatArray:
         """Predicted quality per model, clipped to [0, 1]."""
         out: FloatArray = np.clip(
-            np.asarray(features.stacked() @ self.coef.T) + self.intercept, 0.0, 1.0
+            features.dot(self.coef_t) + self.intercept, 0.0, 1.0
         )
         return out
 
