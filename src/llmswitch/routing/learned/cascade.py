@@ -111,12 +111,8 @@ class ProbeStats:
 
         prior = [float(x) for x in quality.mean(axis=0)]
         rel = _relation_keys(letters, patterns, relations)
-        single = cls._rows
-        return cls(sums(single(letters)), sums(single(patterns)), prior, sums(rel))
-
-    @staticmethod
-    def _rows(keys: list[str]) -> list[tuple[str]]:
-        return [(k,) for k in keys]
+        one_key = [[(k,) for k in keys] for keys in (letters, patterns)]
+        return cls(sums(one_key[0]), sums(one_key[1]), prior, sums(rel))
 
     def predict(
         self, letters: list[str], patterns: list[str], relations: list[str] | None = None
@@ -382,7 +378,8 @@ def fit_task_policy(
         for li, lam in enumerate(lambdas):
             final, called = _arm_plan(arm, table.quality, pred_c, est, lam, c_mean, targets)
             per_row[a, li] = table.quality[rows, final], (table.cost * called).sum(1)
-    choice = [_select(per_row, lam, [_arm_rank(arm) for arm in arms]) for lam in lambdas]
+    ranks = [_arm_rank(arm) for arm in arms]
+    choice = [_select(per_row, lam, ranks) for lam in lambdas]
     used = sorted({a for a, _ in choice})
     stats = {
         arms[i]: ProbeStats.fit(table.quality, *keys[arms[i]])
@@ -497,6 +494,7 @@ class CascadeRouter:
     ) -> dict[str, FloatArray]:
         task_q = np.broadcast_to(np.asarray(pol.mean_quality), pred_q.shape)
         out: dict[str, FloatArray] = {}
+        sub = table.subset(rows)
         for arm in pol.arms:
             if arm.startswith("pred:"):
                 out[arm] = _pred_estimate(arm, pred_q, task_q)
@@ -506,7 +504,6 @@ class CascadeRouter:
             if table.responses is None or any(n not in table.responses for n in names):
                 notes.append(f"no recorded responses of {', '.join(names)}: arm {arm} skipped")
                 continue
-            sub = table.subset(rows)
             out[arm] = pol.stats[arm].predict(*probe_keys(sub, probes, known))
         return out
 
