@@ -177,3 +177,29 @@ def _is_right(table: OutcomeTable, i: int, letter: str) -> bool:
         if said == letter:
             return bool(table.quality[i, j] == 1.0)
     return not any(table.quality[i, j] == 1.0 for j in range(len(table.models)))
+
+
+def test_broken_memory_arrays_and_missing_responses_are_reported(twins, tmp_path) -> None:
+    import io
+
+    from llmswitch.evals.report import evaluate_file, render_text
+    from llmswitch.routing.learned.io import RouterFileError
+
+    train, test = split_twins(twins)
+    path = tmp_path / "twins.npz"
+    save_router(train_cascade(train, folds=3), path)
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["memory.indptr"] = arrays["memory.indptr"][:5]
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **arrays)
+    with pytest.raises(RouterFileError, match=r"broken\.npz: cascade router file is inconsistent"):
+        load_router(broken)
+    # a table without recorded responses: the probe arms are skipped and the report says so
+    bare = OutcomeTable(
+        test.prompt_ids, test.tasks, test.prompts, test.models, test.quality, test.cost, {}, None
+    )
+    report = evaluate_file(bare, path)
+    assert any("no recorded responses" in n for n in report["router"]["notes"])
+    out = io.StringIO()
+    render_text(report, out)
+    assert "note: no recorded responses of" in out.getvalue()

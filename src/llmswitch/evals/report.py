@@ -131,3 +131,6 @@ def render_text(report: dict[str, Any], out: TextIO) -> None:
             f"{tb['aiq']:.4f}" if tb else "",
         )
     console.print(per_task)
+    router = report.get("router") or {}
+    for note in dict.fromkeys(router.get("notes") or []):
+        console.print(f"note: {note}", markup=False, highlight=False)

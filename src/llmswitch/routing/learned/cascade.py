@@ -601,8 +601,12 @@ class CascadeRouter:
                 dict(meta.get("info", {})),
                 memory=memory,
             )
+        except RouterFileError:
+            raise
         except (KeyError, TypeError) as exc:
             raise RouterFileError(f"cascade router file is inconsistent: missing {exc}") from None
+        except ValueError as exc:
+            raise RouterFileError(f"cascade router file is inconsistent: {exc}") from None
 
 
 def _single_stats(

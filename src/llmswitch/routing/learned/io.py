@@ -74,8 +74,12 @@ def router_from_arrays(meta: dict[str, Any], arrays: dict[str, Any]) -> LearnedR
             lam=float(meta.get("lambda", 0.0)),
             info=dict(meta.get("info", {})),
         )
+    except RouterFileError:
+        raise
     except (KeyError, TypeError) as exc:
         raise RouterFileError(f"router file is inconsistent: missing {exc}") from None
+    except ValueError as exc:
+        raise RouterFileError(f"router file is inconsistent: {exc}") from None
 
 
 def write_router_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
@@ -124,8 +128,11 @@ def save_router(router: Any, path: str | Path) -> None:
 def load_router(path: str | Path) -> Any:
     """Load a router file written by `save_router` (a `LearnedRouter` or `CascadeRouter`)."""
     meta, arrays = read_router_file(path)
-    if meta.get("kind") == "cascade":
-        from llmswitch.routing.learned.cascade import CascadeRouter
+    try:
+        if meta.get("kind") == "cascade":
+            from llmswitch.routing.learned.cascade import CascadeRouter
 
-        return CascadeRouter.from_file_parts(meta, arrays)
-    return router_from_arrays(meta, arrays)
+            return CascadeRouter.from_file_parts(meta, arrays)
+        return router_from_arrays(meta, arrays)
+    except RouterFileError as exc:
+        raise RouterFileError(f"{path}: {exc}") from None
