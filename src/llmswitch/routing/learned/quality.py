@@ -13,6 +13,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from llmswitch.routing.learned.features import Features
+from llmswitch.routing.learned.simindex import SimilarityIndex
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,6 +77,13 @@ class KNNQuality:
             else np.asarray(train_task, dtype=np.float64)
         )
         self.task_bonus = float(task_bonus)
+        self._index: SimilarityIndex | None = None
+
+    def index(self) -> SimilarityIndex:
+        """The training rows as a `SimilarityIndex` (built on first use)."""
+        if self._index is None:
+            self._index = SimilarityIndex(self.train)
+        return self._index
 
     @classmethod
     def fit(
@@ -101,7 +109,7 @@ class KNNQuality:
         )
         for start in range(0, len(features), 512):
             stop = start + 512
-            sims = np.asarray((query[start:stop] @ self.train.T).todense(), dtype=np.float64)
+            sims = self.index().similarities(query[start:stop])
             if use_task:
                 assert features.task is not None
                 sims += self.task_bonus * (features.task[start:stop] @ self.train_task.T)
