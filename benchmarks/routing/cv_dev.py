@@ -62,7 +62,8 @@ def main() -> None:
             for task, row in rep["per_task"].items():
                 print(
                     f"    {task}: AIQ {row['aiq']:.4f} cs95 {row['cost_share_at_95']} "
-                    f"best-single calls at 95% {row['best_single_call_share_at_95']}",
+                    f"best-single calls at 95% {row['best_single_call_share_at_95']} "
+                    f"({row['call_share_basis']})",
                     flush=True,
                 )
 

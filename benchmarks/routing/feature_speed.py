@@ -13,6 +13,7 @@ DATA = next(p for p in (Path(__file__).resolve().parents[3] / "shared" / "data" 
 
 ROUTERS = (
     ("logistic", {}),
+    ("knn", {"k": 25, "task_weight": 1.0}),  # scores against every training prompt
     ("ridge", {"alpha": 3.0, "task_weight": 1.0, "embed_weight": 0.3}),  # TF-IDF + embedding
 )
 

@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 
 from llmswitch.evals.metrics import Point, aiq, cost_at_quality, cost_share_at, nondecreasing_hull
+from llmswitch.evals.replay import call_budget_summary, default_lambdas, evaluate
 from llmswitch.evals.table import (
+    OutcomeTable,
     TableError,
     kfold_indices,
     load_table,
+    make_table,
     normalise_prompt,
     train_test_split,
 )
+from llmswitch.routing.learned.router import sweep_plans
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
 
@@ -90,3 +94,54 @@ def test_hull_and_aiq() -> None:
     assert cost_at_quality(pts, 0.95) is None
     # below the cheapest point nothing is reachable
     assert aiq([Point(3, 0.9)], 1, 4) == pytest.approx(0.9 / 3)
+
+
+def _two_model_table() -> OutcomeTable:
+    """40 prompts: the strong model helps on 10 long (costly) and 10 short ones only."""
+    n = 40
+    quality = np.ones((n, 2))
+    quality[:20, 1] = 0.0  # weak: wrong on the first 20
+    cost = np.zeros((n, 2))
+    cost[:, 0] = np.where(np.arange(n) < 10, 10.0, 1.0)  # the first 10 prompts are long
+    cost[20:30, 0] = 0.1  # ten tiny prompts
+    cost[:, 1] = cost[:, 0] / 20
+    columns = {"prompt_id": [f"p{i}" for i in range(n)], "task": ["t"] * n,
+               "prompt": [f"q{i}" for i in range(n)]}
+    return make_table(columns, ("strong", "weak"), quality, cost, {}, "synthetic")
+
+
+def test_call_share_comes_from_the_margin_sweep_not_the_dollar_sweep() -> None:
+    table = _two_model_table()
+    # the router ranks the helpful prompts first by predicted gain, the tiny ones next
+    predicted = np.array([[1.0, 0.0]] * 10 + [[0.9, 0.0]] * 10 + [[0.6, 0.4]] * 10
+                         + [[1.0, 1.0]] * 10)
+    lambdas = default_lambdas(table)
+    plans = sweep_plans(predicted, table.cost, lambdas)
+    by_dollars = evaluate(table, plans, None, lambdas)
+    by_calls = evaluate(table, plans, None, lambdas, predicted_quality=predicted)
+    assert by_dollars["call_share_basis"] == "lambda_sweep"
+    assert by_calls["call_share_basis"] == "margin_sweep"
+    # 95% of the strong model's quality = 38/40 right: 18 of the 20 helpful prompts on it
+    assert by_calls["best_single_call_share_at_95"] == pytest.approx(18 / 40)
+    assert by_calls["best_single_call_share_at_100"] == pytest.approx(20 / 40)
+    # per dollar, the tiny prompts' small predicted gain comes before the long prompts' large
+    # one, so the dollar sweep reaches 95% only by mixing its points up to "30 calls"
+    assert by_dollars["best_single_call_share_at_95"] > 0.65
+    assert by_calls["aiq"] == by_dollars["aiq"]  # cost figures are untouched
+    curve = by_calls["call_curve"]
+    assert curve[0]["margin"] == 0.0 and curve[0]["best_single_share"] == pytest.approx(0.75)
+    assert curve[-1]["best_single_share"] == 0.0 and curve[-1]["quality"] == pytest.approx(0.5)
+    assert by_calls["per_task"]["t"]["call_curve"] == curve
+
+
+def test_margin_sweep_ranks_by_predicted_gain() -> None:
+    table = _two_model_table()
+    # a useless prediction (the strong model predicted better by the same margin everywhere)
+    # cannot reach 95% before sending nearly everything: ties move together
+    flat = np.array([[0.8, 0.5]] * 40)
+    rows = np.ones(40, dtype=bool)
+    flat_share = call_budget_summary(table, flat, rows)["best_single_call_share_at_95"]
+    good = np.array([[1.0, 0.0]] * 20 + [[1.0, 1.0]] * 20)
+    good_share = call_budget_summary(table, good, rows)["best_single_call_share_at_95"]
+    assert good_share == pytest.approx(18 / 40)
+    assert flat_share == pytest.approx((0.95 - 0.5) / 0.5)  # mixing "none" and "all"

@@ -14,6 +14,7 @@ from llmswitch.errors import ConfigError, OverloadedError
 from llmswitch.evals.table import load_table
 from llmswitch.results import StreamEnd, TextDelta
 from llmswitch.routing.learned import save_router, train_router
+from llmswitch.routing.learned.io import load_router
 from llmswitch.switch import Switch
 from llmswitch.testing import FakeModel
 
@@ -95,6 +96,26 @@ async def test_lambda_and_min_quality_from_config(table: Any, router_file: Path)
     assert "none predicted to reach" in high.trace.attributes["llmswitch.reason"]
 
 
+async def test_strong_with_margin_is_a_call_budget(table: Any, router_file: Path) -> None:
+    prompt = table.prompts[0]
+    router = load_router(router_file)
+    quality = router.decide(prompt, candidates=MODELS).predicted_quality
+    strong = "gpt-4-1106-preview"
+    gain = quality[strong] - max(q for m, q in quality.items() if m != strong)
+    assert gain > 0  # the fixture prompt: the strong model is predicted best
+    below = await switch(config(router_file, strong=strong, margin=gain / 2)).complete(
+        "smart", prompt)
+    assert below.model == "strong" and below.trace is not None
+    assert f"(> margin {gain / 2:g})" in below.trace.attributes["llmswitch.reason"]
+    assert below.trace.attributes["llmswitch.margin"] == gain / 2
+    above = await switch(config(router_file, strong=strong, margin=min(1.0, gain + 0.01)),
+                         ).complete("smart", prompt)
+    # not worth the strong model: the other model predicted best answers, whatever its price
+    other = max((m for m in quality if m != strong), key=lambda m: quality[m])
+    assert above.model == TARGETS[other] and above.trace is not None
+    assert "<= margin" in above.trace.attributes["llmswitch.reason"]
+
+
 async def test_streams_the_chosen_target(table: Any, router_file: Path) -> None:
     models = fakes()
     s = switch(config(router_file, **{"lambda": 1e9}), models)
@@ -166,6 +187,10 @@ def evil_pickle(path: Path, marker: Path) -> None:
         ({"lambda": -1}, r"'lambda' must be a number >= 0"),
         ({"min_quality": 2}, r"'min_quality' must be a number in \[0, 1\]"),
         ({"target_cost": 0.001}, r"'target_cost' .* cannot be met per request"),
+        ({"strong": "gpt-5"}, r"'strong' must be one of the routed table models, not 'gpt-5'"),
+        ({"margin": 0.1}, r"'margin' needs 'strong'"),
+        ({"strong": "mistral-7b-chat", "margin": 1.5}, r"'margin' must be a number in \[0, 1\]"),
+        ({"strong": "mistral-7b-chat", "min_quality": 0.5}, r"not both"),
         ({"lamda": 2}, r"unknown option\(s\) .*'lamda' \(did you mean 'lambda'\?\)"),
         ({"router": None}, r"'router' .* is required"),
     ],

@@ -72,7 +72,7 @@ def cross_validate(
     lambdas = default_lambdas(table)
     q, c = oof_predictions(table, kind, params, k, progress)
     plans: Sequence[Plan] = sweep_plans(q, c, lambdas)
-    report = evaluate(table, plans, oof_task_predictions(table, k), lambdas)
+    report = evaluate(table, plans, oof_task_predictions(table, k), lambdas, predicted_quality=q)
     report["cross_validation"] = {"folds": k, "kind": kind, "params": dict(params or {})}
     return report
 

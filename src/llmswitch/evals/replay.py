@@ -13,8 +13,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from llmswitch.evals.metrics import Point, aiq, cost_share_at, lambda_grid, mix_at_quality
+from llmswitch.evals.metrics import (
+    Point,
+    aiq,
+    cost_at_quality,
+    cost_share_at,
+    lambda_grid,
+    mix_at_quality,
+)
 from llmswitch.evals.table import OutcomeTable
+from llmswitch.routing.learned.policy import choose
 from llmswitch.routing.learned.router import Plan, sweep_plans
 
 FloatArray = npt.NDArray[np.float64]
@@ -123,14 +131,63 @@ def task_predictions(
     return q, c
 
 
+CALL_MARGINS: tuple[float, ...] = (0.0, *(float(x) for x in np.geomspace(1e-4, 1.0, 121)), 1e9)
+"""Margins of the call-budget sweep (predicted quality, so 1 already means "never")."""
+
+
+def call_budget_summary(
+    table: OutcomeTable, predicted: FloatArray, rows: npt.NDArray[np.bool_]
+) -> dict[str, Any]:
+    """Share of calls to the best single model at 95%/100% of its quality, margin policy.
+
+    RouteLLM's cost measure is the share of prompts sent to the strong model, and its routers
+    send a prompt there when the predicted gain exceeds a threshold. This sweeps that policy over
+    ``predicted`` quality: at margin μ the best single model answers where its predicted quality
+    beats every other model's by more than μ, else the other model predicted best (`choose` with
+    a unit cost on the best single model). Dollar costs play no part, so a long prompt is not
+    held back from the strong model because it costs more, which the λ sweep rightly does.
+    """
+    best, best_q, _ = _best_single(table, rows)
+    idx = np.flatnonzero(rows)
+    pred = predicted[idx]
+    unit = np.zeros(pred.shape)
+    unit[:, best] = 1.0
+    points: list[Point] = []
+    curve: list[dict[str, Any]] = []
+    for margin in CALL_MARGINS:
+        final = choose(pred, unit, margin)
+        share = float((final == best).mean())
+        quality = float(table.quality[idx, final].mean())
+        if not curve or (curve[-1]["best_single_share"], curve[-1]["quality"]) != (share, quality):
+            curve.append({"margin": margin, "quality": quality, "best_single_share": share})
+            points.append(Point(share, quality))
+    out: dict[str, Any] = {
+        f"best_single_call_share_at_{pct}": cost_at_quality(points, pct / 100 * best_q)
+        for pct in (95, 100)
+    }
+    return {**out, "call_share_basis": "margin_sweep", "call_curve": curve}
+
+
 def evaluate(
     table: OutcomeTable,
     plans: Sequence[Plan],
     task_pred: tuple[FloatArray, FloatArray] | None = None,
     lambdas: Sequence[float] | None = None,
+    predicted_quality: FloatArray | None = None,
 ) -> dict[str, Any]:
-    """The ``router eval`` report for ``plans`` replayed on ``table``."""
+    """The ``router eval`` report for ``plans`` replayed on ``table``.
+
+    With the router's ``predicted_quality`` (rows × models), the best-single call shares come
+    from `call_budget_summary`; without it (a cascade) they are read off the λ sweep's plans.
+    """
     grid = list(lambdas) if lambdas is not None else default_lambdas(table)
+
+    def summary(curve: list[dict[str, Any]], rows: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        out = {**curve_summary(table, curve, rows), "call_share_basis": "lambda_sweep"}
+        if predicted_quality is not None:
+            out.update(call_budget_summary(table, predicted_quality, rows))
+        return out
+
     all_rows = np.ones(len(table), dtype=bool)
     curve = [plan_point(table, p) for p in plans]
     best, best_q, best_c = _best_single(table, all_rows)
@@ -138,7 +195,7 @@ def evaluate(
         "n_prompts": len(table),
         "models": list(table.models),
         "best_single": {"model": table.models[best], "quality": best_q, "cost_usd": best_c},
-        **curve_summary(table, curve, all_rows),
+        **summary(curve, all_rows),
         "curve": curve,
         "baselines": baselines(table, task_pred, grid, all_rows),
         "per_task": {},
@@ -151,7 +208,7 @@ def evaluate(
         report["per_task"][task] = {
             "n_prompts": int(rows.sum()),
             "best_single": {"model": table.models[b], "quality": bq, "cost_usd": bc},
-            **curve_summary(table, t_curve, rows),
+            **summary(t_curve, rows),
             "baselines": baselines(table, task_pred, grid, rows),
         }
     return report

@@ -19,6 +19,7 @@ class EvalError(ValueError):
 def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any]:
     """Replay the router saved at ``router_path`` over ``table``."""
     from llmswitch.routing.learned.io import RouterFileError, load_router
+    from llmswitch.routing.learned.router import LearnedRouter, sweep_plans, table_labels
 
     try:
         router = load_router(router_path)
@@ -32,13 +33,16 @@ def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any
     table = table.select_models(router.models)
     lambdas = default_lambdas(table)
     notes: list[str] = []
-    plans = (
-        router.replay_table(table, lambdas, notes)
-        if hasattr(router, "replay_table")
-        else router.replay(list(table.prompts), lambdas)
-    )
+    predicted = None
+    if isinstance(router, LearnedRouter):
+        pred = router.predict(list(table.prompts), table_labels(table))
+        predicted = pred.quality
+        plans = sweep_plans(pred.quality, pred.cost, lambdas)
+    else:
+        plans = router.replay_table(table, lambdas, notes)
     stats = router.info.get("task_stats")
-    report = evaluate(table, plans, task_predictions(table, stats) if stats else None, lambdas)
+    task_pred = task_predictions(table, stats) if stats else None
+    report = evaluate(table, plans, task_pred, lambdas, predicted_quality=predicted)
     report["router"] = {
         "file": str(router_path),
         "kind": router.kind,
@@ -118,7 +122,8 @@ def render_text(report: dict[str, Any], out: TextIO) -> None:
     rnd = report["baselines"]["random"]
     summary.add_row("random", "", "", "", f"{rnd['quality']:.4f}", f"{rnd['cost_usd']:.6f}")
     console.print(summary)
-    per_task = Table("task", "n", "best single", "AIQ", "cost @95%", "cost @100%", "task-best AIQ")
+    per_task = Table("task", "n", "best single", "AIQ", "cost @95%", "cost @100%",
+                     "its calls @95%", "task-best AIQ")
     for task, row in report["per_task"].items():
         tb = row["baselines"].get("task_best", {})
         per_task.add_row(
@@ -128,9 +133,15 @@ def render_text(report: dict[str, Any], out: TextIO) -> None:
             f"{row['aiq']:.4f}",
             _pct(row["cost_share_at_95"]),
             _pct(row["cost_share_at_100"]),
+            _pct(row["best_single_call_share_at_95"]),
             f"{tb['aiq']:.4f}" if tb else "",
         )
     console.print(per_task)
+    basis = report.get("call_share_basis")
+    if basis == "margin_sweep":
+        console.print("its calls @95%: share of prompts sent to the best single model where the "
+                      "router, run on a call budget (route options strong/margin), first reaches "
+                      "95% of its quality", markup=False, highlight=False)
     router = report.get("router") or {}
     for note in dict.fromkeys(router.get("notes") or []):
         console.print(f"note: {note}", markup=False, highlight=False)

@@ -12,6 +12,8 @@ routes:
     exclude: [claude-v1]                 # table models to leave out (every other must be mapped)
     lambda: 150                          # quality per USD; default: the λ stored at training
     # min_quality: 0.8                   # or: the cheapest target predicted to reach 0.8
+    # strong: gpt-4-1106-preview         # or: RouteLLM-style call budget — the strong model only
+    # margin: 0.05                       #   where its predicted quality beats the rest by > 0.05
 ```
 
 ``targets`` may also be a list: names (the table model name is the target) or
@@ -38,7 +40,8 @@ from llmswitch.routing.decision import Decision
 from llmswitch.strategies._tally import Tally, stream_through
 from llmswitch.strategies.registry import RouteContext
 
-OPTIONS = frozenset({"router", "candidates", "exclude", "lambda", "min_quality", "target_cost"})
+OPTIONS = frozenset({"router", "candidates", "exclude", "lambda", "min_quality", "target_cost",
+                     "strong", "margin"})
 """Options beside `strategy` and `targets` (the registry rejects others, with a suggestion)."""
 
 
@@ -46,8 +49,11 @@ OPTIONS = frozenset({"router", "candidates", "exclude", "lambda", "min_quality",
 class LearnedSelector:
     """Decides with a `LearnedRouter` among the mapped table models (a pure decision).
 
-    With ``min_quality`` the cheapest model predicted to reach it wins (else the best predicted);
-    otherwise the router's policy: maximise predicted quality − ``lam`` × predicted cost.
+    With ``min_quality`` the cheapest model predicted to reach it wins (else the best predicted).
+    With ``strong`` (a call budget, as RouteLLM's routers and ``router eval``'s
+    ``best_single_call_share_at_95`` use): the strong model where its predicted quality beats
+    every other's by more than ``margin``, else the other predicted best. Otherwise the router's
+    policy: maximise predicted quality − ``lam`` × predicted cost.
     """
 
     router: Any
@@ -55,6 +61,8 @@ class LearnedSelector:
     """Table model name → target name."""
     lam: float
     min_quality: float | None = None
+    strong: str | None = None
+    margin: float = 0.0
 
     def decide(self, request: Request) -> Decision:
         """Choose a target for the request's last user message."""
@@ -65,6 +73,9 @@ class LearnedSelector:
         if self.min_quality is not None:
             chosen, reason = _cheapest_good(d.predicted_quality, d.predicted_cost,
                                             self.min_quality)
+        elif self.strong is not None:
+            chosen, reason = _strong_if_gain(d.predicted_quality, d.predicted_cost,
+                                             self.strong, self.margin)
         scores = {f"q:{m}": q for m, q in d.predicted_quality.items()}
         scores.update({f"usd:{m}": c for m, c in d.predicted_cost.items()})
         return _Learned(self.targets[chosen], f"{reason} → {self.targets[chosen]}", scores,
@@ -101,6 +112,17 @@ def _cheapest_good(
     best = max(quality, key=lambda m: (quality[m], -cost[m]))
     return best, (f"none predicted to reach quality {bar:g}; best predicted: {best} "
                   f"q={quality[best]:.3f} cost=${cost[best]:.6f}")
+
+
+def _strong_if_gain(
+    quality: Mapping[str, float], cost: Mapping[str, float], strong: str, margin: float
+) -> tuple[str, str]:
+    others = [m for m in quality if m != strong]
+    other = max(others, key=lambda m: (quality[m], -cost[m]))
+    gain = quality[strong] - quality[other]
+    if gain > margin:
+        return strong, f"{strong} predicted {gain:+.3f} over {other} (> margin {margin:g})"
+    return other, f"{strong} predicted {gain:+.3f} over {other} (<= margin {margin:g})"
 
 
 class LearnedModel(Model):
@@ -225,6 +247,22 @@ def _number(ctx: RouteContext, key: str, default: Any, upper: float | None = Non
     return float(value)
 
 
+def _call_budget(ctx: RouteContext, mapping: Mapping[str, str]) -> tuple[str | None, float]:
+    """``strong`` (a mapped table model) and ``margin`` (0–1, default 0)."""
+    strong = ctx.option("strong")
+    margin = _number(ctx, "margin", None, upper=1.0)
+    if strong is None:
+        if margin is not None:
+            raise ctx.fail("'margin' needs 'strong' (the table model it guards)")
+        return None, 0.0
+    if not isinstance(strong, str) or strong not in mapping:
+        raise ctx.fail(f"'strong' must be one of the routed table models, not {strong!r}",
+                       hint=", ".join(mapping))
+    if len(mapping) < 2:
+        raise ctx.fail("'strong' needs at least one other routed table model")
+    return strong, 0.0 if margin is None else margin
+
+
 def build(ctx: RouteContext) -> Model:
     """Build the learned route from its config entry (see the module docstring)."""
     if ctx.option("target_cost") is not None:
@@ -238,14 +276,19 @@ def build(ctx: RouteContext) -> Model:
     _check_mapping(ctx, path, models, mapping)
     lam = _number(ctx, "lambda", router.lam)
     min_quality = _number(ctx, "min_quality", None, upper=1.0)
+    strong, margin = _call_budget(ctx, mapping)
+    if strong is not None and min_quality is not None:
+        raise ctx.fail("give 'min_quality' or 'strong' (with 'margin'), not both")
     for key, target in mapping.items():
         try:
             ctx.resolve(target)
         except ModelNotFoundError as exc:
             raise ctx.fail(f"targets.{key}: {exc.message}", hint=exc.hint) from None
-    selector = LearnedSelector(base, mapping, lam, min_quality)
+    selector = LearnedSelector(base, mapping, lam, min_quality, strong, margin)
     attributes = {"llmswitch.router": path, "llmswitch.router_kind": str(router.kind),
                   "llmswitch.lambda": lam}
     if min_quality is not None:
         attributes["llmswitch.min_quality"] = min_quality
+    if strong is not None:
+        attributes.update({"llmswitch.strong": strong, "llmswitch.margin": margin})
     return LearnedModel(ctx.name, selector, ctx.resolve, attributes)
