@@ -56,6 +56,55 @@ def test_router_file_never_unpickles(tmp_path: Path) -> None:
         load_router(tmp_path / "junk.npz")
 
 
+def _tampered(table, tmp_path: Path, meta_change=None, array_change=None) -> Path:
+    from llmswitch.routing.learned.io import read_router_file, write_router_file
+
+    good = tmp_path / "good.npz"
+    save_router(train_router(table, "knn"), good)
+    meta, arrays = read_router_file(good)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    if meta_change:
+        meta_change(meta)
+    if array_change:
+        array_change(arrays)
+    bad = tmp_path / "bad.npz"
+    write_router_file(bad, meta, arrays)
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("meta_change", "array_change", "message"),
+    [
+        (lambda m: m.update(models=[*m["models"], "extra"]), None, r"shape \(1, 11\) for 12"),
+        (lambda m: m.update(models=m["models"][:2]), None, r"shape \(1, 11\) for 2 models"),
+        (lambda m: m.update(models="abc"), None, "'models' must be a list of distinct names"),
+        (lambda m: m.update(models=[m["models"][0]] * 11), None, "distinct names"),
+        (lambda m: m.update({"lambda": float("nan")}), None, "stored λ nan"),
+        (lambda m: m.update(quality_parts=[]), None, "no quality model"),
+        (None, lambda a: a.update({"cost/coef": a["cost/coef"][:2]}), "inconsistent"),
+    ],
+)
+def test_a_router_file_whose_parts_disagree_fails_to_load(
+    table, tmp_path: Path, meta_change, array_change, message
+) -> None:
+    bad = _tampered(table, tmp_path, meta_change, array_change)
+    with pytest.raises(RouterFileError, match=message):
+        load_router(bad)
+
+
+def test_non_zip_and_pickled_files_say_so_without_pickle_advice(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.npz"
+    junk.write_text("version https://git-lfs.github.com/spec/v1\n")  # an unpulled LFS pointer
+    with pytest.raises(RouterFileError, match=r"not an \.npz archive"):
+        load_router(junk)
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, __meta__=np.array([{"format": "x"}], dtype=object))
+    with pytest.raises(RouterFileError) as info:
+        load_router(pickled)
+    assert "pickled objects, which llmswitch never loads" in str(info.value)
+    assert "allow_pickle" not in str(info.value)
+
+
 def test_policy_and_calibration() -> None:
     q = np.array([[0.5, 0.9], [0.8, 0.85]])
     c = np.array([[1.0, 10.0], [1.0, 10.0]])

@@ -156,6 +156,22 @@ async def test_router_path_is_relative_to_the_config_file(
     assert (await s.complete("smart", table.prompts[0])).model == "cheap"
 
 
+def test_a_missing_relative_router_names_both_places_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "conf" / "llmswitch.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(config("routers/r.npz")))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(ConfigError) as info:
+        Switch(path, models=fakes(), observers=[]).model("smart")
+    message = str(info.value)
+    assert "'routers/r.npz' found neither next to the config" in message
+    assert str(path.parent.resolve()) in message and str(elsewhere) in message
+
+
 async def test_exclude_and_list_targets(table: Any, router_file: Path) -> None:
     cfg = config(router_file, exclude=["mixtral-8x7b-chat"], **{"lambda": 1e9})
     cfg["routes"]["smart"]["targets"] = [
@@ -183,14 +199,23 @@ def evil_pickle(path: Path, marker: Path) -> None:
         ({"targets": {"gpt-4-1106-preview": "strong", "mistral-7b-chat": "cheap"}},
          r"no target for table model\(s\) 'mixtral-8x7b-chat'"),
         ({"targets": {**TARGETS, "gpt-5": "strong"}}, r"router .* has no model 'gpt-5'"),
-        ({"targets": {**TARGETS, "mistral-7b-chat": "nobody"}}, r'unknown model "nobody"'),
         ({"lambda": -1}, r"'lambda' must be a number >= 0"),
         ({"min_quality": 2}, r"'min_quality' must be a number in \[0, 1\]"),
         ({"target_cost": 0.001}, r"'target_cost' .* cannot be met per request"),
         ({"strong": "gpt-5"}, r"'strong' must be one of the routed table models, not 'gpt-5'"),
         ({"margin": 0.1}, r"'margin' needs 'strong'"),
         ({"strong": "mistral-7b-chat", "margin": 1.5}, r"'margin' must be a number in \[0, 1\]"),
-        ({"strong": "mistral-7b-chat", "min_quality": 0.5}, r"not both"),
+        ({"strong": "mistral-7b-chat", "min_quality": 0.5},
+         r"give one policy, not 'min_quality' and 'strong'"),
+        ({"strong": "mistral-7b-chat", "lambda": 1e9},
+         r"give one policy, not 'lambda' and 'strong'"),
+        ({"lambda": float("inf")}, r"'lambda' must be a number >= 0, not inf"),
+        ({"strong": "mistral-7b-chat", "margin": float("nan")}, r"'margin' must be a number"),
+        ({"min_quality": float("nan")}, r"'min_quality' must be a number"),
+        ({"exclude": ["mistral-7b-chat"]}, r"'mistral-7b-chat' both mapped under 'targets' and "
+                                           r"listed under 'exclude'"),
+        ({"targets": {**TARGETS, "mistral-7b-chat": "nobody"}},
+         r'targets\.mistral-7b-chat: unknown model "nobody"'),
         ({"lamda": 2}, r"unknown option\(s\) .*'lamda' \(did you mean 'lambda'\?\)"),
         ({"router": None}, r"'router' .* is required"),
     ],

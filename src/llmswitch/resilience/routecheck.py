@@ -33,6 +33,13 @@ def _names(targets: list[Any]) -> list[str | None]:
     return out
 
 
+def _where(target: Any, i: int) -> str:
+    """``targets.<key>`` for an entry of a `targets:` mapping, else ``targets[i]``."""
+    if isinstance(target, dict) and isinstance(target.get("key"), str):
+        return f"targets.{target['key']}"
+    return f"targets[{i}]"
+
+
 def check_routes(config: Config, catalog: Catalog, extra: Collection[str] = ()) -> None:
     """Raise ConfigError for an unknown target or a cycle of routes (`extra`: names of
     models given directly to the Switch)."""
@@ -42,7 +49,8 @@ def check_routes(config: Config, catalog: Catalog, extra: Collection[str] = ()) 
                 suggestions = catalog.suggest(target)
                 hint = ("did you mean " + ", ".join(f'"{s}"' for s in suggestions) + "?"
                         if suggestions else "run `llmswitch models` to list known models")
-                raise ConfigError(f'{config.source}: routes.{route_name}: targets[{i}]: '
+                raise ConfigError(f"{config.source}: routes.{route_name}: "
+                                  f"{_where(route.targets[i], i)}: "
                                   f'unknown model "{target}"', hint=hint)
     done: set[str] = set()
     for start in config.routes:

@@ -21,12 +21,14 @@ routes:
 request, then the request goes to it unchanged (streaming streams the chosen target). The trace is
 a ``llmswitch.strategy: learned`` span with ``llmswitch.chosen`` (the target), ``.reason``,
 ``.router_model`` (the table model), ``.predicted_quality`` and ``.predicted_cost_usd`` (per table
-model), ``.lambda``, ``.scores`` (``q:<model>`` and ``usd:<model>``) and ``.candidates``. A
-cascade router file routes with its base router here.
+model), the policy (``.lambda``, or ``.min_quality``, or ``.strong`` and ``.margin``), ``.scores``
+(``q:<model>`` and ``usd:<model>``) and ``.candidates``. The three policies exclude each other. A
+cascade router file routes with its base router here (no probes: one call per request).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +192,9 @@ def _mapping(ctx: RouteContext, models: tuple[str, ...]) -> dict[str, str]:
         elif isinstance(entry, Mapping) and isinstance(entry.get("model"), str):
             key, target = str(entry.get("key", entry["model"])), str(entry["model"])
         else:
-            raise ctx.fail(f"targets[{i}] must be a name or {{model: TARGET, key: TABLE_MODEL}}")
+            where = (f"targets.{entry['key']}" if isinstance(entry, Mapping)
+                     and isinstance(entry.get("key"), str) else f"targets[{i}]")
+            raise ctx.fail(f"{where} must be a name or {{model: TARGET, key: TABLE_MODEL}}")
         if key in out:
             raise ctx.fail(f"table model {key!r} is mapped twice")
         out[key] = target
@@ -207,6 +211,10 @@ def _check_mapping(ctx: RouteContext, path: str, models: tuple[str, ...],
     if not isinstance(exclude, list) or any(m not in models for m in exclude):
         raise ctx.fail("'exclude' must list models of the router",
                        hint="its models: " + ", ".join(models))
+    both = [m for m in exclude if m in mapping]
+    if both:
+        raise ctx.fail(f"table model(s) {', '.join(map(repr, both))} both mapped under 'targets' "
+                       "and listed under 'exclude'", hint="keep each in one of them")
     unmapped = [m for m in models if m not in mapping and m not in exclude]
     if unmapped:
         raise ctx.fail(f"no target for table model(s) {', '.join(map(repr, unmapped))} "
@@ -220,8 +228,13 @@ def _load(ctx: RouteContext) -> tuple[Any, str]:
     if not isinstance(path, str) or not path:
         raise ctx.fail("'router' (a file from `llmswitch router train`) is required")
     source = Path(ctx.config.source)
-    if not Path(path).is_absolute() and source.is_file() and (source.parent / path).exists():
-        path = str(source.parent / path)  # relative to the config file (else to the cwd)
+    if not Path(path).is_absolute() and source.is_file():
+        if (source.parent / path).exists():
+            path = str(source.parent / path)  # relative to the config file (else to the cwd)
+        elif not Path(path).exists():
+            raise ctx.fail(f"router file {path!r} found neither next to the config "
+                           f"({source.parent.resolve()}) nor in the current directory "
+                           f"({Path.cwd()})", hint="train one with `llmswitch router train`")
     try:
         from llmswitch.routing.learned.io import RouterFileError, load_router
     except ImportError:
@@ -240,8 +253,8 @@ def _number(ctx: RouteContext, key: str, default: Any, upper: float | None = Non
     value = ctx.option(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-            upper is not None and value > upper):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0 or (upper is not None and value > upper):
         limit = f"in [0, {upper:g}]" if upper is not None else ">= 0"
         raise ctx.fail(f"'{key}' must be a number {limit}, not {value!r}")
     return float(value)
@@ -277,18 +290,22 @@ def build(ctx: RouteContext) -> Model:
     lam = _number(ctx, "lambda", router.lam)
     min_quality = _number(ctx, "min_quality", None, upper=1.0)
     strong, margin = _call_budget(ctx, mapping)
-    if strong is not None and min_quality is not None:
-        raise ctx.fail("give 'min_quality' or 'strong' (with 'margin'), not both")
+    given = [k for k in ("lambda", "min_quality", "strong") if ctx.option(k) is not None]
+    if len(given) > 1:
+        raise ctx.fail(f"give one policy, not {' and '.join(map(repr, given))}",
+                       hint="'lambda' (quality per USD), 'min_quality', or 'strong' with 'margin'")
     for key, target in mapping.items():
         try:
             ctx.resolve(target)
         except ModelNotFoundError as exc:
             raise ctx.fail(f"targets.{key}: {exc.message}", hint=exc.hint) from None
     selector = LearnedSelector(base, mapping, lam, min_quality, strong, margin)
-    attributes = {"llmswitch.router": path, "llmswitch.router_kind": str(router.kind),
-                  "llmswitch.lambda": lam}
+    attributes: dict[str, Any] = {"llmswitch.router": path,
+                                  "llmswitch.router_kind": str(router.kind)}
     if min_quality is not None:
         attributes["llmswitch.min_quality"] = min_quality
-    if strong is not None:
+    elif strong is not None:
         attributes.update({"llmswitch.strong": strong, "llmswitch.margin": margin})
+    else:
+        attributes["llmswitch.lambda"] = lam
     return LearnedModel(ctx.name, selector, ctx.resolve, attributes)

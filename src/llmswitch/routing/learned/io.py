@@ -96,10 +96,17 @@ def read_router_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         raise RouterFileError(f"router file {str(p)!r} does not exist")
+    if not zipfile.is_zipfile(p):
+        raise RouterFileError(f"{p}: not a router file (not an .npz archive)")
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's refusal, whose advice (allow_pickle) we never take
+            raise RouterFileError(f"{p}: not a router file (it holds pickled objects, which "
+                                  "llmswitch never loads)") from None
+        raise RouterFileError(f"{p}: not a router file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise RouterFileError(f"{p}: not a router file ({exc})") from None
     raw = arrays.pop("__meta__", None)
     if raw is None:
@@ -126,13 +133,48 @@ def save_router(router: Any, path: str | Path) -> None:
 
 
 def load_router(path: str | Path) -> Any:
-    """Load a router file written by `save_router` (a `LearnedRouter` or `CascadeRouter`)."""
+    """Load a router file written by `save_router` (a `LearnedRouter` or `CascadeRouter`).
+
+    The loaded router must predict, for a probe prompt, one finite quality and cost per model
+    of its ``models`` list; a file whose parts disagree fails here, not on the first request.
+    """
     meta, arrays = read_router_file(path)
+    models = meta.get("models")
+    if not (isinstance(models, list) and models and all(isinstance(m, str) and m for m in models)
+            and len(set(models)) == len(models)):
+        raise RouterFileError(f"{path}: router file is inconsistent: 'models' must be a list of "
+                              "distinct names")
     try:
         if meta.get("kind") == "cascade":
             from llmswitch.routing.learned.cascade import CascadeRouter
 
-            return CascadeRouter.from_file_parts(meta, arrays)
-        return router_from_arrays(meta, arrays)
+            router: Any = CascadeRouter.from_file_parts(meta, arrays)
+        else:
+            router = router_from_arrays(meta, arrays)
+        _check_predicts(router, len(models))
     except RouterFileError as exc:
         raise RouterFileError(f"{path}: {exc}") from None
+    return router
+
+
+def _check_predicts(router: Any, n_models: int) -> None:
+    """Raise `RouterFileError` unless the router predicts one finite value per model."""
+    base = getattr(router, "base", router)
+    lam = getattr(router, "lam", 0.0)
+    if not (isinstance(lam, float) and np.isfinite(lam) and lam >= 0):
+        raise RouterFileError(f"router file is inconsistent: stored λ {lam!r} is not >= 0")
+    if not base.quality_models:
+        raise RouterFileError("router file is inconsistent: no quality model")
+    try:
+        pred = base.predict(["probe prompt: is this router file whole?"])
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise RouterFileError(f"router file is inconsistent: {exc}") from None
+    for name, values in (("quality", pred.quality), ("cost", pred.cost)):
+        if values.shape != (1, n_models) or not np.isfinite(values).all():
+            raise RouterFileError(
+                f"router file is inconsistent: predicted {name} has shape {values.shape} for "
+                f"{n_models} models" if values.shape != (1, n_models) else
+                f"router file is inconsistent: predicted {name} is not finite"
+            )
+    if len(base.models) != n_models:
+        raise RouterFileError("router file is inconsistent: base router models differ")

@@ -63,7 +63,8 @@ class SimilarityIndex:
         lengths = stops - starts
         if lengths.sum():
             # positions starts[i] .. stops[i]-1 of every term, without a Python loop
-            at = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
+            offsets = np.cumsum(lengths) - lengths - starts
+            at = np.arange(lengths.sum()) - np.repeat(offsets, lengths)
             weights = self.postings.data[at] * np.repeat(vals, lengths)
             out += np.bincount(self.postings.indices[at], weights=weights, minlength=self.n_rows)
         return out
