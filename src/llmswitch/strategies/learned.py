@@ -23,7 +23,9 @@ a ``llmswitch.strategy: learned`` span with ``llmswitch.chosen`` (the target), `
 ``.router_model`` (the table model), ``.predicted_quality`` and ``.predicted_cost_usd`` (per table
 model), the policy (``.lambda``, or ``.min_quality``, or ``.strong`` and ``.margin``), ``.scores``
 (``q:<model>`` and ``usd:<model>``) and ``.candidates``. The three policies exclude each other. A
-cascade router file routes with its base router here (no probes: one call per request).
+cascade router file with the λ policy probes cheap models live and decides on their answers
+(`strategies.learned_cascade`); with ``probes: false``, ``min_quality`` or ``strong`` it routes
+with its base router (one call per request).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from llmswitch.strategies._tally import Tally, stream_through
 from llmswitch.strategies.registry import RouteContext
 
 OPTIONS = frozenset({"router", "candidates", "exclude", "lambda", "min_quality", "target_cost",
-                     "strong", "margin"})
+                     "strong", "margin", "probes"})
 """Options beside `strategy` and `targets` (the registry rejects others, with a suggestion)."""
 
 
@@ -299,6 +301,14 @@ def build(ctx: RouteContext) -> Model:
             ctx.resolve(target)
         except ModelNotFoundError as exc:
             raise ctx.fail(f"targets.{key}: {exc.message}", hint=exc.hint) from None
+    probes = ctx.option("probes", True)
+    if not isinstance(probes, bool):
+        raise ctx.fail(f"'probes' must be true or false, not {probes!r}")
+    if router.kind == "cascade" and probes and min_quality is None and strong is None:
+        from llmswitch.strategies.learned_cascade import LearnedCascadeModel
+
+        return LearnedCascadeModel(ctx.name, router, mapping, lam, ctx.resolve, {
+            "llmswitch.router": path, "llmswitch.router_kind": "cascade", "llmswitch.lambda": lam})
     selector = LearnedSelector(base, mapping, lam, min_quality, strong, margin)
     attributes: dict[str, Any] = {"llmswitch.router": path,
                                   "llmswitch.router_kind": str(router.kind)}

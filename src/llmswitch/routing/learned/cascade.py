@@ -256,7 +256,8 @@ def _arm_plan(
     return final, called
 
 
-def _pred_estimate(arm: str, pred_q: FloatArray, task_q: FloatArray) -> FloatArray:
+def pred_estimate(arm: str, pred_q: FloatArray, task_q: FloatArray) -> FloatArray:
+    """Quality estimate of a ``pred:<α>`` arm: α × the base router's + (1 − α) × the task means."""
     alpha = float(arm[5:])
     out: FloatArray = alpha * pred_q + (1.0 - alpha) * task_q
     return out
@@ -361,7 +362,7 @@ def fit_task_policy(
     task_q = np.broadcast_to(q_mean, table.quality.shape)
     targets = mean_frontier(table.quality, table.cost)
     arms = [f"pred:{a:g}" for a in ALPHAS]
-    estimates = [_pred_estimate(a, pred_q, task_q) for a in arms]
+    estimates = [pred_estimate(a, pred_q, task_q) for a in arms]
     keys: dict[str, Keys] = {}
     if table.responses is not None and len(table) >= 2 * folds:
         usable = [j for j, m in enumerate(table.models) if m in table.responses]
@@ -497,7 +498,7 @@ class CascadeRouter:
         sub = table.subset(rows)
         for arm in pol.arms:
             if arm.startswith("pred:"):
-                out[arm] = _pred_estimate(arm, pred_q, task_q)
+                out[arm] = pred_estimate(arm, pred_q, task_q)
                 continue
             probes = [int(x) for x in arm[6:].split(",")]
             names = [self.models[j] for j in probes]
