@@ -256,3 +256,26 @@ async def test_legacy_candidates_key_still_works(table: Any, router_file: Path) 
     cfg = config(router_file, candidates=dict(TARGETS), **{"lambda": 1e9})
     del cfg["routes"]["smart"]["targets"]
     assert (await switch(cfg).complete("smart", table.prompts[0])).model == "cheap"
+
+
+async def test_metadata_entries_reach_the_router_as_table_column_labels(tmp_path: Path) -> None:
+    from llmswitch.evals.table import make_table
+
+    # identical prompts; only the `subtask` column says which model is right
+    n = 60
+    subtask = tuple(("algebra", "history", "geometry")[i % 3] for i in range(n))
+    quality = np.array([[0.0, 1.0] if s == "history" else [1.0, 0.0] for s in subtask])
+    cost = np.tile([0.01, 0.001], (n, 1))
+    columns = {"prompt_id": [f"p{i}" for i in range(n)], "task": ["quiz"] * n,
+               "prompt": ["Answer the question."] * n}
+    table = make_table(columns, ("big", "small"), quality, cost, {"subtask": subtask}, "synth")
+    path = tmp_path / "r.npz"
+    save_router(train_router(table, "ridge", {"task_weight": 1.0, "alpha": 0.1}), path)
+    cfg = {"routes": {"smart": {"strategy": "learned", "router": str(path),
+                                "targets": {"big": "strong", "small": "cheap"}, "lambda": 0}}}
+    s = switch(cfg)
+    algebra = await s.complete("smart", "Answer the question.",
+                               metadata={"task": "quiz", "subtask": "algebra"})
+    history = await s.complete("smart", "Answer the question.",
+                               metadata={"task": "quiz", "subtask": "history"})
+    assert (algebra.model, history.model) == ("strong", "cheap")

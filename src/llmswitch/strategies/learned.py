@@ -70,9 +70,9 @@ class LearnedSelector:
 
     def decide(self, request: Request) -> Decision:
         """Choose a target for the request's last user message."""
-        task = request.metadata.get("task")
+        _, labels = request_labels(request)
         d = self.router.decide(request.last_user_text, candidates=list(self.targets),
-                               lam=self.lam, task=task if isinstance(task, str) else None)
+                               lam=self.lam, task=labels or None)
         chosen, reason = d.chosen, d.reason
         if self.min_quality is not None:
             chosen, reason = _cheapest_good(d.predicted_quality, d.predicted_cost,
@@ -96,6 +96,17 @@ class LearnedSelector:
     def candidates(self) -> list[str]:
         """Every configured target."""
         return list(dict.fromkeys(self.targets.values()))
+
+
+def request_labels(request: Request) -> tuple[str | None, list[str]]:
+    """The request's task (``metadata["task"]``) and its router labels: the task, then
+    ``key=value`` for every other string metadata entry, which matches a table's categorical
+    column of that name (e.g. ``subtask=anatomy``); labels the router never saw are ignored."""
+    task = request.metadata.get("task")
+    task = task if isinstance(task, str) else None
+    extra = [f"{k}={v}" for k, v in sorted(request.metadata.items())
+             if k != "task" and isinstance(v, str)]
+    return task, ([task] if task is not None else []) + extra
 
 
 @dataclass(frozen=True, slots=True)

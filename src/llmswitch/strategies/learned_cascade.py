@@ -30,6 +30,7 @@ from llmswitch.routing.learned.cascade_serve import (
 )
 from llmswitch.routing.learned.policy import choose
 from llmswitch.strategies._tally import Tally, stream_through
+from llmswitch.strategies.learned import request_labels
 
 
 class LearnedCascadeModel(Model):
@@ -46,9 +47,9 @@ class LearnedCascadeModel(Model):
 
     def _plan(self, request: Request) -> tuple[Tally, ProbePlan]:
         tally = Tally(self.name, "learned", **self._attributes)
-        task = request.metadata.get("task")
-        plan = plan_probes(self.router, request.last_user_text,
-                           task if isinstance(task, str) else None, self.lam, self.targets)
+        task, labels = request_labels(request)
+        plan = plan_probes(self.router, request.last_user_text, task, self.lam, self.targets,
+                           labels)
         tally.span.attributes.update({
             "llmswitch.arm": plan.arm, "llmswitch.policy": plan.policy,
             "llmswitch.probes": [self.targets[p] for p in plan.probes],

@@ -61,11 +61,19 @@ def _mask(models: Sequence[str], allowed: Collection[str]) -> npt.NDArray[np.boo
 
 
 def plan_probes(
-    router: CascadeRouter, prompt: str, task: str | None, lam: float, allowed: Collection[str]
+    router: CascadeRouter,
+    prompt: str,
+    task: str | None,
+    lam: float,
+    allowed: Collection[str],
+    labels: Sequence[str] | None = None,
 ) -> ProbePlan:
-    """Step 1: the arm for this prompt at ``lam`` and the probes to call (see module doc)."""
+    """Step 1: the arm for this prompt at ``lam`` and the probes to call (see module doc).
+
+    ``labels``: the base router's labels (default: just the task)."""
     models = router.models
-    pred = router.base.predict([prompt], [task] if task is not None else None)
+    label = list(labels) if labels else ([task] if task is not None else None)
+    pred = router.base.predict([prompt], [label] if label is not None else None)
     found = router.known_answers([prompt], task)
     known = None if found is None else found[0]
     key = router.policy_key(task, known is not None)
