@@ -111,3 +111,54 @@ def test_cross_validation_minimum_in_the_library(tmp_path: Path) -> None:
     with pytest.raises(EvalError, match="table has 5 prompts; need at least 10 to cross-validate "
                                         "with 5 folds"):
         evaluate_kind(table, "knn", folds=5)
+
+
+def test_a_model_missing_from_row_one_is_an_error_not_dropped(tmp_path: Path) -> None:
+    later = row(prompt_id="p2", quality={"a": 1.0, "b": 0.5, "c": 1.0},
+                cost_usd={"a": 0.01, "b": 0.001, "c": 0.1})
+    with pytest.raises(TableError, match=r"row 2 \('p2'\) has model 'c', which row 1 lacks"):
+        load_table(jsonl(tmp_path, row(), later))
+
+
+def test_a_cost_column_without_its_quality_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"prompt_id": ["p"], "task": ["t"], "prompt": ["x"],
+                             "quality.a": [1.0], "cost_usd.a": [0.1], "cost_usd.b": [0.2]}), path)
+    with pytest.raises(TableError, match="cost_usd column without quality column for b"):
+        load_table(path)
+
+
+def test_collected_jsonl_responses_are_the_recorded_answers(tmp_path: Path) -> None:
+    rows = [row(prompt_id=f"p{i}", responses={"a": f"A{i}", "b": f"B{i}"}, reference="x")
+            for i in range(3)]
+    table = load_table(jsonl(tmp_path, *rows))
+    assert table.responses == {"a": ("A0", "A1", "A2"), "b": ("B0", "B1", "B2")}
+    assert "responses" not in table.extras and "reference" in table.extras
+
+
+def test_a_responses_file_that_matches_no_model_or_is_missing(tmp_path: Path) -> None:
+    table = jsonl(tmp_path, row())
+    wrong = tmp_path / "responses_x.parquet"
+    pq.write_table(pa.table({"prompt_id": ["p1"], "response.zzz": ["B"]}), wrong)
+    with pytest.raises(TableError, match=r"no response\.<model> column for any model"):
+        load_table(table, responses=wrong)
+    with pytest.raises(TableError, match=r"responses file '.*nope\.parquet' does not exist"):
+        load_table(table, responses=tmp_path / "nope.parquet")
+
+
+def test_folds_that_cannot_be_filled_are_an_error(tmp_path: Path) -> None:
+    from llmswitch.evals.table import kfold_indices
+
+    same = [row(prompt_id=f"p{i}", task=f"t{i % 2}", prompt="the same text") for i in range(20)]
+    with pytest.raises(ValueError, match="cannot cross-validate: too few distinct prompt texts"):
+        kfold_indices(load_table(jsonl(tmp_path, *same)), 5)
+    with pytest.raises(ValueError, match="cannot cross-validate"):  # before: AIQ from 0 folds
+        evaluate_kind(load_table(jsonl(tmp_path, *same)), "cascade", 5)
+
+
+def test_answer_columns_are_never_router_labels(tmp_path: Path) -> None:
+    from llmswitch.routing.learned.router import label_columns
+
+    rows = [row(prompt_id=f"p{i}", reference="ABCD"[i % 4], subject="xyz"[i % 3])
+            for i in range(12)]
+    assert label_columns(load_table(jsonl(tmp_path, *rows))) == ["subject"]

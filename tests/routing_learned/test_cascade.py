@@ -242,3 +242,27 @@ def test_auto_prefers_a_single_predictor_when_the_cascade_only_ties() -> None:
     assert pick_candidate(clear)["kind"] == "cascade"
     same = [result("knn", 0.70, 0.5), result("ridge", 0.70, 0.3)]
     assert pick_candidate(same)["kind"] == "ridge"  # then the lower cost share at 95%
+
+
+def test_cascade_lambda_is_calibrated_like_other_kinds(tmp_path: Path) -> None:
+    sample = load_table(DATA / "outcomes_sample.parquet",
+                        responses=DATA / "responses_sample.parquet")
+    from llmswitch.routing.learned.cascade import cross_validate_cascade
+    from llmswitch.routing.learned.train import train_from_table
+
+    curve = cross_validate_cascade(sample, 5)["curve"]
+    budget = float(np.median([p["cost_usd"] for p in curve]))
+    summary = train_from_table(sample, "cascade", tmp_path / "c.npz", target_cost=budget)
+    lam = summary["lambda"]
+    point = next(p for p in curve if p["lambda"] == lam)
+    assert point["cost_usd"] <= budget and lam > 0  # before: always λ = 0 (the dearest arms)
+    assert point["quality"] == max(p["quality"] for p in curve if p["cost_usd"] <= budget)
+    # the default target: the best single model's quality at the least cross-validated cost,
+    # else (not reached on this small sample) the best cross-validated quality
+    default = train_from_table(sample, "cascade", tmp_path / "d.npz")["lambda"]
+    best_q = float(sample.quality.mean(axis=0).max())
+    reach = [p for p in curve if p["quality"] >= best_q]
+    expected = (min(reach, key=lambda p: p["cost_usd"]) if reach
+                else max(curve, key=lambda p: (p["quality"], -p["lambda"])))
+    assert default == expected["lambda"]
+    assert load_router(tmp_path / "d.npz").lam == default

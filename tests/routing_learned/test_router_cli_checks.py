@@ -221,3 +221,36 @@ def test_docs_learned_route_example_runs(tmp_path: Path) -> None:
     switch = Switch(config, models=dict(fakes), observers=[])
     answer = switch.complete_sync("smart", "question 3")
     assert answer.text in route["targets"].values()
+
+
+def test_plot_name_and_empty_task_are_usage_errors_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmswitch.evals.report as report_mod
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("evaluated despite an invalid option")
+
+    monkeypatch.setattr(report_mod, "evaluate_kind", never)
+    data = str(table(tmp_path, 24))
+    usage(run("router", "eval", "--data", data, "--kind", "knn", "--plot",
+              str(tmp_path / "curve.txt")), "--plot")
+    usage(run("router", "eval", "--data", data, "--kind", "knn", "--task", " "), "--task")
+
+
+def test_target_cost_calibrates_a_lambda_that_meets_it(tmp_path: Path) -> None:
+    from llmswitch.evals.crossval import oof_predictions
+    from llmswitch.evals.table import load_table
+    from llmswitch.routing.learned import choose
+
+    data = table(tmp_path, 40)
+    out = tmp_path / "r.npz"
+    result = run("router", "train", "--data", str(data), "--out", str(out), "--kind", "ridge",
+                 "--folds", "2", "--quiet", "--target-cost", "0.006")
+    assert result.exit_code == 0, result.stderr
+    lam = json.loads(result.stdout)["lambda"]
+    q, c = oof_predictions(load_table(data), "ridge", {"alpha": 3.0, "task_weight": 1.0}, 2)
+    chosen = choose(q, c, lam)
+    assert c[range(len(c)), chosen].mean() <= 0.006
+    # the smallest such λ, not "always the cheapest" (which would be λ ≈ 1e9 / median cost)
+    assert lam < 1e3 and c[range(len(c)), choose(q, c, lam * 0.9)].mean() > 0.006

@@ -79,6 +79,14 @@ def _load(data: str, task: str | None, responses: str | None) -> Any:
         raise _fail(exc) from None
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _check_task(task: str | None) -> None:
+    if task is not None and not task.strip():
+        raise click.BadParameter("must name a task, not be empty", param_hint="'--task'")
+
+
 def _status(quiet: bool) -> Callable[[str], None]:
     from rich.console import Console
 
@@ -148,7 +156,8 @@ def router() -> None:
     callback=_finite,
     help="Calibrate λ to this mean predicted quality (0-1).",
 )
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--quiet", is_flag=True,
+              help="No progress output; print the summary as one JSON line instead of text.")
 def train(
     data: str,
     kind: str,
@@ -167,6 +176,7 @@ def train(
 
     if sum(x is not None for x in (lam, target_cost, min_quality)) > 1:
         raise RouterError("give at most one of --lambda, --target-cost, --min-quality")
+    _check_task(task)
     _writable_parent(out, "--out")
     table = _load(data, task, responses)
     try:
@@ -221,7 +231,7 @@ def _train_text(summary: dict[str, Any], out: str) -> str:
     "--plot",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Write the cost-quality plot (PNG).",
+    help="Write the cost-quality plot (.png; .svg and .pdf work too).",
 )
 def eval_cmd(
     data: str,
@@ -239,9 +249,13 @@ def eval_cmd(
 
     if (router_file is None) == (kind is None):
         raise RouterError("give either --router FILE or --kind KIND (cross-validation)")
+    _check_task(task)
     if router_file is not None and Path(router_file).is_dir():
         raise RouterError(f"--router: {router_file} is a directory, not a router file")
     if plot:
+        if Path(plot).suffix.lower() not in PLOT_FORMATS:
+            raise click.BadParameter(f"{plot!r} must end in {', '.join(PLOT_FORMATS)}",
+                                     param_hint="'--plot'")
         if importlib.util.find_spec("matplotlib") is None:
             raise RouterError("--plot needs matplotlib: pip install 'llmswitch[plot]'")
         _writable_parent(plot, "--plot")

@@ -104,14 +104,18 @@ def select_kind(
     candidates: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_CANDIDATES,
     k: int = 5,
     progress: Progress | None = None,
+    reports: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """Pick a candidate by cross-validated AIQ (see `pick_candidate`)."""
+    """Pick a candidate by cross-validated AIQ (see `pick_candidate`); ``reports`` collects the
+    cascade's cross-validated report (key ``"cascade"``) for λ calibration."""
     results = []
     for kind, params in candidates:
         if kind == "cascade":
             from llmswitch.routing.learned.cascade import cross_validate_cascade
 
             rep = cross_validate_cascade(table, k, progress)
+            if reports is not None:
+                reports["cascade"] = rep
         else:
             rep = cross_validate(table, kind, params, k, progress)
         share = rep["cost_share_at_95"]

@@ -125,7 +125,7 @@ def task_predictions(
     table: OutcomeTable, stats: dict[str, dict[str, list[float]]]
 ) -> tuple[FloatArray, FloatArray]:
     """Per-row predictions of the task-best baseline from per-task training means."""
-    fallback = stats["*"]
+    fallback = stats.get("*") or next(iter(stats.values()))
     q = np.asarray([stats.get(t, fallback)["quality"] for t in table.tasks], dtype=np.float64)
     c = np.asarray([stats.get(t, fallback)["cost"] for t in table.tasks], dtype=np.float64)
     return q, c

@@ -13,6 +13,7 @@ A table may come with recorded responses (``responses_<split>.parquet``: ``promp
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -80,6 +81,10 @@ class OutcomeTable:
             source=self.source,
         )
 
+    def with_responses(self, responses: dict[str, tuple[str, ...]]) -> OutcomeTable:
+        """Return the table with these recorded responses (``{model: one text per row}``)."""
+        return dataclasses.replace(self, responses=dict(responses))
+
     def for_task(self, task: str) -> OutcomeTable:
         """Return only the rows of ``task``; raise `TableError` naming the known tasks if absent."""
         index = [i for i, t in enumerate(self.tasks) if t == task]
@@ -127,9 +132,8 @@ def normalise_prompt(text: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def table_from_records(records: Sequence[dict[str, Any]], source: str = "") -> OutcomeTable:
-    """Build and validate a table from JSON-lines style records (nested quality/cost_usd)."""
-    where = source or "table"
+def _record_models(records: Sequence[dict[str, Any]], where: str) -> tuple[str, ...]:
+    """Check the records' shape and return the models (row 1's, which every row must match)."""
     if not records:
         raise TableError(f"{where}: no rows")
     for i, rec in enumerate(records):
@@ -147,16 +151,44 @@ def table_from_records(records: Sequence[dict[str, Any]], source: str = "") -> O
                 raise TableError(f"{where}: row {i + 1}: {col!r} must be an object "
                                  f"{{model: {what}}}")
     models = tuple(first["quality"].keys())
+    for i, rec in enumerate(records):
+        extra = [m for m in (*rec["quality"], *rec["cost_usd"]) if m not in models]
+        if extra:
+            raise TableError(f"{where}: row {i + 1} ({rec.get('prompt_id')!r}) has model "
+                             f"{extra[0]!r}, which row 1 lacks (every row needs the same models)")
+    return models
+
+
+def table_from_records(records: Sequence[dict[str, Any]], source: str = "") -> OutcomeTable:
+    """Build and validate a table from JSON-lines style records (nested quality/cost_usd)."""
+    where = source or "table"
+    models = _record_models(records, where)
     quality = np.empty((len(records), len(models)))
     cost = np.empty((len(records), len(models)))
-    extra_keys = [k for k in first if k not in (*REQUIRED_COLUMNS, "quality", "cost_usd")]
+    extra_keys = [k for k in records[0] if k not in (*REQUIRED_COLUMNS, "quality", "cost_usd")]
     for i, rec in enumerate(records):
         for col, matrix in (("quality", quality), ("cost_usd", cost)):
             matrix[i] = [_number(rec[col], m, f"{where}: row {i + 1} ({rec.get('prompt_id')!r})",
                                  col) for m in models]
     columns: dict[str, list[Any]] = {c: [r.get(c) for r in records] for c in REQUIRED_COLUMNS}
-    extras = {k: tuple(r.get(k) for r in records) for k in extra_keys}
-    return make_table(columns, models, quality, cost, extras, source)
+    extras = {k: tuple(r.get(k) for r in records) for k in extra_keys if k != "responses"}
+    table = make_table(columns, models, quality, cost, extras, source)
+    responses = _record_responses(records, models)
+    return table if responses is None else table.with_responses(responses)
+
+
+def _record_responses(
+    records: Sequence[dict[str, Any]], models: tuple[str, ...]
+) -> dict[str, tuple[str, ...]] | None:
+    """The ``responses`` field (``{model: text}``, as `router collect` writes it), per model."""
+    if not any(isinstance(r.get("responses"), dict) and r["responses"] for r in records):
+        return None
+    out: dict[str, tuple[str, ...]] = {}
+    for m in models:
+        texts = [(r.get("responses") or {}).get(m) for r in records]
+        if any(t is not None for t in texts):
+            out[m] = tuple("" if t is None else str(t) for t in texts)
+    return out or None
 
 
 def _number(values: dict[str, Any], model: str, where: str, col: str) -> float:
@@ -297,6 +329,11 @@ def _read_parquet(p: Path) -> OutcomeTable:
     no_cost = [m for m in models if COST_PREFIX + m not in data]
     if no_cost:
         raise TableError(f"{p}: quality column without cost_usd column for {', '.join(no_cost)}")
+    no_quality = [c[len(COST_PREFIX):] for c in data
+                  if c.startswith(COST_PREFIX) and c[len(COST_PREFIX):] not in models]
+    if no_quality:
+        raise TableError(f"{p}: cost_usd column without quality column for "
+                         f"{', '.join(no_quality)}")
     n = len(data["prompt_id"])
 
     def matrix(prefix: str) -> FloatArray:
@@ -341,6 +378,8 @@ def _read_jsonl(p: Path) -> OutcomeTable:
 def attach_responses(table: OutcomeTable, path: str | Path) -> OutcomeTable:
     """Return ``table`` with recorded responses read from a ``responses_*.parquet`` file."""
     pq = _import_pyarrow()
+    if not Path(path).is_file():
+        raise TableError(f"responses file {str(path)!r} does not exist")
     try:
         data: dict[str, list[Any]] = pq.read_table(Path(path)).to_pydict()
     except Exception as exc:
@@ -356,17 +395,10 @@ def attach_responses(table: OutcomeTable, path: str | Path) -> OutcomeTable:
         col = data.get(RESPONSE_PREFIX + m)
         if col is not None:
             responses[m] = tuple(str(col[row[pid]] or "") for pid in table.prompt_ids)
-    return OutcomeTable(
-        table.prompt_ids,
-        table.tasks,
-        table.prompts,
-        table.models,
-        table.quality,
-        table.cost,
-        table.extras,
-        responses or None,
-        table.source,
-    )
+    if not responses:
+        raise TableError(f"{path}: no {RESPONSE_PREFIX}<model> column for any model of the table "
+                         f"(e.g. {RESPONSE_PREFIX}{table.models[0]})")
+    return table.with_responses(responses)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -421,4 +453,9 @@ def kfold_indices(
         train = np.flatnonzero(fold_of != f)
         if len(test) and len(train):
             folds.append((train.astype(np.int64), test.astype(np.int64)))
+    if len(folds) < 2:
+        per_task = {t: len(g) for t, g in _task_groups(table).items()}
+        raise ValueError(f"cannot cross-validate: too few distinct prompt texts per task to "
+                         f"fill 2 folds ({', '.join(f'{t}: {n}' for t, n in per_task.items())};"
+                         " identical prompts stay together); add prompts")
     return folds

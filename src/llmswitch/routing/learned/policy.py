@@ -10,6 +10,8 @@ minimum average predicted quality, on predictions for a representative set of pr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,8 +76,9 @@ def calibrate_lambda(
         if ok(hi):
             return hi
         good, bad = lo, hi
-    for _ in range(80):  # bisection on a log scale (λ spans many orders of magnitude)
-        mid = math.sqrt(max(good, 1e-12 / scale) * bad) if good > 0 or bad > 0 else 0.0
+    floor = 1e-12 / scale  # λ = 0 is an end of the search, but log-scale midpoints need > 0
+    for _ in range(200):  # bisection on a log scale (λ spans many orders of magnitude)
+        mid = math.sqrt(max(good, floor) * max(bad, floor))
         if ok(mid):
             good = mid
         else:
@@ -83,3 +86,27 @@ def calibrate_lambda(
         if abs(good - bad) <= 1e-6 * max(good, bad):
             break
     return good
+
+
+def lambda_from_curve(
+    curve: Sequence[Mapping[str, Any]],
+    *,
+    target_cost: float | None = None,
+    min_quality: float | None = None,
+) -> float:
+    """λ of a replayed curve (``lambda``, ``quality``, ``cost_usd`` per point) meeting one target.
+
+    ``target_cost``: the best-quality point costing at most the target; ``min_quality``: the
+    cheapest point reaching it. Raises `ValueError` if no point does.
+    """
+    if (target_cost is None) == (min_quality is None):
+        raise ValueError("give exactly one of target_cost or min_quality")
+    if target_cost is not None:
+        within = [p for p in curve if p["cost_usd"] <= target_cost]
+        if not within:
+            raise ValueError(f"no λ reaches an average cost of {target_cost:g} USD per request")
+        return float(max(within, key=lambda p: (p["quality"], -p["lambda"]))["lambda"])
+    reach = [p for p in curve if p["quality"] >= (min_quality or 0.0)]
+    if not reach:
+        raise ValueError(f"no λ reaches an average quality of {min_quality:g}")
+    return float(min(reach, key=lambda p: (p["cost_usd"], p["lambda"]))["lambda"])

@@ -229,15 +229,23 @@ def train_router(
     return LearnedRouter(kind, table.models, featurizer, quality_models, cost_model, lam, info)
 
 
+NOT_LABELS = frozenset({
+    "reference", "references", "answer", "answers", "expected", "gold", "label", "labels",
+    "target", "solution", "response", "responses", "error", "errors", "grade", "grader",
+})
+"""Columns never used as labels: they hold (or derive from) the answer, unknown at serve time —
+`router collect` writes ``reference`` and ``errors`` beside every prompt."""
+
+
 def label_columns(table: OutcomeTable) -> list[str]:
     """Extra columns used as categorical labels: strings, 3–500 distinct values, short.
 
-    E.g. RouteLLM's MMLU ``subtask`` (the subject); not free text (``prompt_turn2``) and not
-    two-valued bookkeeping columns (``source_split``).
+    E.g. RouteLLM's MMLU ``subtask`` (the subject); not free text (``prompt_turn2``), not
+    two-valued bookkeeping columns (``source_split``), and never a column of `NOT_LABELS`.
     """
     out = []
     for name, values in sorted(table.extras.items()):
-        if not values or not all(isinstance(v, str) for v in values):
+        if name.lower() in NOT_LABELS or not values or not all(isinstance(v, str) for v in values):
             continue
         distinct = set(values)
         if 3 <= len(distinct) <= 500 and sum(len(v) for v in distinct) / len(distinct) <= 40:

@@ -10,7 +10,7 @@ import numpy as np
 
 from llmswitch.evals.table import OutcomeTable
 from llmswitch.routing.learned.io import save_router
-from llmswitch.routing.learned.policy import calibrate_lambda
+from llmswitch.routing.learned.policy import calibrate_lambda, lambda_from_curve
 from llmswitch.routing.learned.router import KINDS, LearnedRouter, train_router
 
 Progress = Callable[[str], None]
@@ -57,6 +57,37 @@ def _calibrate(
         return 0.0
 
 
+def _calibrate_cascade(
+    table: OutcomeTable,
+    folds: int,
+    lam: float | None,
+    target_cost: float | None,
+    min_quality: float | None,
+    report: dict[str, Any] | None,
+    progress: Progress | None,
+) -> float:
+    """λ of a cascade: explicit, or read off its cross-validated curve (as for other kinds, the
+    default target is the best single model's mean quality at the least cost)."""
+    if lam is not None:
+        return lam
+    if report is None:
+        from llmswitch.routing.learned.cascade import cross_validate_cascade
+
+        if progress:
+            progress("calibrating λ on the cross-validated cascade")
+        report = cross_validate_cascade(table, folds, progress)
+    curve = report["curve"]
+    if target_cost is not None:
+        return lambda_from_curve(curve, target_cost=target_cost)
+    goal = min_quality if min_quality is not None else float(table.quality.mean(axis=0).max())
+    try:
+        return lambda_from_curve(curve, min_quality=goal)
+    except ValueError:
+        if min_quality is not None:
+            raise
+        return float(max(curve, key=lambda p: (p["quality"], -p["lambda"]))["lambda"])
+
+
 def train_from_table(
     table: OutcomeTable,
     kind: str,
@@ -74,10 +105,11 @@ def train_from_table(
             f"table has {len(table)} prompts; need at least {2 * folds} to train with {folds} folds"
         )
     selection: list[dict[str, Any]] = []
+    reports: dict[str, dict[str, Any]] = {}
     if kind == "auto":
         from llmswitch.evals.crossval import select_kind
 
-        kind, params, selection = select_kind(table, k=folds, progress=progress)
+        kind, params, selection = select_kind(table, k=folds, progress=progress, reports=reports)
     else:
         params = default_params(kind)
     if kind == "cascade":
@@ -85,7 +117,9 @@ def train_from_table(
 
         if progress:
             progress("training cascade scorer")
-        cascade = train_cascade(table, folds=folds, lam=lam or 0.0, progress=progress)
+        cascade = train_cascade(table, folds=folds, progress=progress)
+        cascade.lam = _calibrate_cascade(table, folds, lam, target_cost, min_quality,
+                                         reports.get("cascade"), progress)
         cascade.info["selection"] = selection
         save_router(cascade, out)
         return _summary(cascade.base, "cascade", cascade.lam, selection)
