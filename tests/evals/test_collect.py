@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import llmswitch.evals.collect as collect_mod
 from llmswitch.cli.router import router as router_cli
-from llmswitch.errors import OverloadedError
+from llmswitch.errors import AuthenticationError, OverloadedError
 from llmswitch.evals.collect import (
     CollectError,
     collect_outcomes,
@@ -102,10 +102,16 @@ async def test_collect_grades_writes_a_loadable_table_and_resumes(tmp_path: Path
     assert (again.done, again.skipped) == (0, 12)
     assert {m: f.call_count for m, f in models.items()} == calls
 
+    # another grader would mix two scales in one table: refused before any call
+    with pytest.raises(CollectError, match="graded with --grader exact, not contains"):
+        await collect_outcomes(switch, prompts, ["strong", "weak", "broken"], ContainsGrader(),
+                               out)
+    assert {m: f.call_count for m, f in models.items()} == calls
+
     # a re-run with more prompts and a new model runs only the missing cells
     write_prompts(prompts, n=6)
     more = await collect_outcomes(
-        switch, prompts, ["strong", "weak", "broken", "judge"], ContainsGrader(), out
+        switch, prompts, ["strong", "weak", "broken", "judge"], ExactGrader(), out
     )
     assert (more.done, more.skipped) == (6 * 4 - 12, 12)
     assert models["strong"].call_count == calls["strong"] + 2
@@ -366,7 +372,7 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, fake_switch: dict[str, FakeMo
 
 def test_cli_missing_prompts_file(tmp_path: Path, fake_switch: dict[str, FakeModel]) -> None:
     res = CliRunner().invoke(router_cli, ["collect", "--prompts", str(tmp_path / "none.jsonl"),
-                                          "--models", "strong", "--out", str(tmp_path / "t")])
+                                          "--models", "strong", "--out", str(tmp_path / "t.jsonl")])
     assert res.exit_code == 1 and "does not exist" in res.output
 
 
@@ -449,3 +455,39 @@ async def test_a_journal_not_written_by_collect(tmp_path: Path) -> None:
     with pytest.raises(CollectError, match=r"record 1 is not a cell of `router collect`"):
         await collect_outcomes(make_switch(fakes()), write_prompts(tmp_path / "p.jsonl"),
                                ["strong"], ExactGrader(), out)
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("t.parquet", "must end in .jsonl"),
+    ("p.jsonl", "--out is the --prompts file"),
+])
+def test_cli_refuses_an_out_that_cannot_be_a_table(
+    tmp_path: Path, fake_switch: dict[str, FakeModel], out: str, message: str
+) -> None:
+    prompts = write_prompts(tmp_path / "p.jsonl", n=2)
+    before = prompts.read_text()
+    res = CliRunner().invoke(router_cli, ["collect", "--prompts", str(prompts), "--models",
+                                          "strong", "--out", str(tmp_path / out)])
+    assert res.exit_code == 1 and message in res.output
+    assert prompts.read_text() == before and fake_switch["strong"].call_count == 0
+
+
+def test_cli_prompts_folder_says_so(tmp_path: Path) -> None:
+    res = CliRunner().invoke(router_cli, ["collect", "--prompts", str(tmp_path), "--models",
+                                          "strong", "--out", str(tmp_path / "t.jsonl")])
+    assert res.exit_code == 1 and "is a directory" in res.output
+
+
+async def test_a_missing_api_key_stops_the_run_instead_of_recording_zeros(
+    tmp_path: Path
+) -> None:
+    prompts, out = write_prompts(tmp_path / "p.jsonl", n=3), tmp_path / "t.jsonl"
+    nokey = FakeModel(name="nokey", script=[AuthenticationError("no API key for openai",
+                                                                hint="set OPENAI_API_KEY")])
+    strong = FakeModel(name="strong", script=["Paris"])
+    switch = Switch({}, models={"nokey": nokey, "strong": strong}, observers=[])
+    with pytest.raises(CollectError, match=r"model 'nokey': .*no API key for openai \(set "
+                                           r"OPENAI_API_KEY\); collection stopped"):
+        await collect_outcomes(switch, prompts, ["strong", "nokey"], ExactGrader(), out,
+                               concurrency=1)
+    assert not out.exists() or "nokey" not in out.read_text()  # no zero rows recorded for it

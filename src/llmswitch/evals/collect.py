@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from llmswitch.errors import LLMSwitchError
+from llmswitch.errors import AuthenticationError, ConfigError, LLMSwitchError
 from llmswitch.evals.graders import Grader, GraderInputError, PromptRow, grader_models
 from llmswitch.evals.outputs import OutputError, prepare_output
 from llmswitch.switch import Switch
 
-RESERVED = ("prompt_id", "prompt", "task", "quality", "cost_usd", "errors", "responses")
+RESERVED = ("prompt_id", "prompt", "task", "quality", "cost_usd", "errors", "responses",
+            "grader")
 
 
 class CollectError(ValueError):
@@ -136,6 +137,8 @@ def read_prompts(path: str | Path) -> list[PromptRow]:
     runs, so resuming works).
     """
     p = Path(path)
+    if p.is_dir():
+        raise CollectError(f"prompts file {str(p)!r} is a directory, not a JSON-lines file")
     if not p.is_file():
         raise CollectError(f"prompts file {str(p)!r} does not exist")
     rows: list[PromptRow] = []
@@ -248,12 +251,16 @@ def _table_cells(path: Path, lineno: int, record: Mapping[str, Any]) -> list[Cel
 
 
 class TableStore:
-    """The output table and its journal: what is done, and incremental, flushed writes."""
+    """The output table and its journal: what is done, and incremental, flushed writes.
 
-    def __init__(self, out: str | Path, models: Sequence[str]) -> None:
+    Rows and journal cells record the ``grader`` that scored them; resuming with another grader
+    is refused, since the table would mix two scales."""
+
+    def __init__(self, out: str | Path, models: Sequence[str], grader: str = "") -> None:
         self.out = Path(out)
         self.journal = journal_path(self.out)
         self.models = list(models)
+        self.grader = grader
         self.rows: dict[str, dict[str, Any]] = {}
         self.cells: dict[tuple[str, str], Cell] = {}
         self._dirty = False
@@ -277,12 +284,20 @@ class TableStore:
                 raise CollectError(f"{self.journal}: record {lineno} is not a cell of "
                                    "`router collect`; delete the file to start over") from None
             self.cells[(cell.prompt_id, cell.model)] = cell
+        self._check_grader([*records, *journal])
         extra = sorted({m for r in records for m in r.get("quality") or {}} - set(self.models))
         if extra:
             raise CollectError(
                 f"{self.out} already holds results for {', '.join(extra)}, not in --models; "
                 "add them to --models (only missing cells are run) or choose another --out"
             )
+
+    def _check_grader(self, records: Sequence[Mapping[str, Any]]) -> None:
+        used = sorted({str(r["grader"]) for r in records if r.get("grader")} - {self.grader})
+        if self.grader and used:
+            raise CollectError(
+                f"{self.out} was graded with --grader {used[0]}, not {self.grader}: resuming "
+                f"would mix two scales; re-run with --grader {used[0]} or choose another --out")
 
     def done(self, prompt_id: str, model: str, retry_errors: bool) -> bool:
         """Whether this cell is finished (and, with ``retry_errors``, did not fail)."""
@@ -292,7 +307,7 @@ class TableStore:
     def add(self, row: PromptRow, cell: Cell) -> None:
         """Record a finished cell; append the prompt's row once all its models are done."""
         self.cells[(cell.prompt_id, cell.model)] = cell
-        self._append(self.journal, cell.to_json())
+        self._append(self.journal, {**cell.to_json(), "grader": self.grader})
         if all((row.prompt_id, m) in self.cells for m in self.models):
             record = self.record(row)
             if row.prompt_id in self.rows:
@@ -310,6 +325,7 @@ class TableStore:
             "cost_usd": {c.model: c.cost_usd for c in cells},
             "errors": {c.model: c.error for c in cells if c.error},
             "responses": {c.model: c.response for c in cells},
+            **({"grader": self.grader} if self.grader else {}),
             **({"reference": row.reference} if row.reference is not None else {}),
             **({"test": row.test} if row.test is not None else {}),
             **dict(row.extras),
@@ -393,6 +409,15 @@ def check_inputs(
             raise CollectError(f"prompts {exc}") from None
 
 
+def check_out(out: str | Path, prompts: str | Path | None = None) -> None:
+    """``--out`` must be a ``.jsonl`` file other than the prompts file."""
+    if Path(out).suffix.lower() != ".jsonl":
+        raise CollectError(f"--out {str(out)!r} must end in .jsonl (collect writes JSON lines, "
+                           "which router train/eval read)")
+    if prompts is not None and Path(out).resolve() == Path(prompts).resolve():
+        raise CollectError("--out is the --prompts file; writing the table would overwrite it")
+
+
 async def collect_outcomes(
     switch: Switch,
     prompts: Sequence[PromptRow] | str | Path,
@@ -416,13 +441,14 @@ async def collect_outcomes(
     """
     if concurrency < 1:
         raise CollectError("--concurrency must be at least 1")
+    check_out(out_path, prompts if isinstance(prompts, (str, Path)) else None)
     rows = read_prompts(prompts) if isinstance(prompts, (str, Path)) else list(prompts)
     check_inputs(switch, rows, models, grader)
     try:
         prepare_output(out_path, "--out")
     except OutputError as exc:
         raise CollectError(str(exc)) from None
-    store = TableStore(out_path, models)
+    store = TableStore(out_path, models, grader.name)
     summary = summary if summary is not None else CollectSummary(str(out_path))
     summary.prompts, summary.models = len(rows), list(models)
     summary.per_model = {m: ModelStats() for m in models}
@@ -476,7 +502,10 @@ class _Runner:
             completion = await self.switch.complete(
                 model, row.prompt, system=self.system,
                 metadata={"llmswitch.collect": row.prompt_id}, **self.settings)
-        except Exception as exc:  # any failure is a recorded cell, never the end of the run
+        except (AuthenticationError, ConfigError) as exc:  # every call would fail alike
+            raise CollectError(f"model {model!r}: {exc}; collection stopped, finished "
+                               "cells are kept: fix it and re-run to resume") from None
+        except Exception as exc:  # any other failure is a recorded cell, never the end
             ours = isinstance(exc, LLMSwitchError)
             billed = exc.cost_usd if isinstance(exc, LLMSwitchError) else None
             message = str(exc) if ours else f"{type(exc).__name__}: {exc}"
@@ -603,6 +632,7 @@ def run_collect(
     summary (``interrupted`` set on Ctrl-C, with every finished cell kept)."""
     from llmswitch.evals.graders import make_grader
 
+    check_out(out, prompts)
     rows = read_prompts(prompts)  # bad input fails before the config is even loaded
     switch = open_switch(config_path)
     try:
