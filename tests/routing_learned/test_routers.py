@@ -82,6 +82,8 @@ def _tampered(table, tmp_path: Path, meta_change=None, array_change=None) -> Pat
         (lambda m: m.update({"lambda": float("nan")}), None, "stored λ nan"),
         (lambda m: m.update(quality_parts=[]), None, "no quality model"),
         (None, lambda a: a.update({"cost/coef": a["cost/coef"][:2]}), "inconsistent"),
+        (None, lambda a: a.update({"features/keep": a["features/keep"][:100]}),
+         "query has 100 feature columns"),
     ],
 )
 def test_a_router_file_whose_parts_disagree_fails_to_load(

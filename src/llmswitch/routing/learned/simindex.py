@@ -29,7 +29,7 @@ class SimilarityIndex:
         n, d = train.shape
         used = np.bincount(train.indices, minlength=d)
         dense = used >= max(1.0, DENSE_SHARE * n)
-        self.n_rows = n
+        self.n_rows, self.n_cols = n, d
         self.dense_cols = np.flatnonzero(dense)
         self.dense_block = np.ascontiguousarray(train[:, self.dense_cols].toarray().T)
         rare = train.copy()
@@ -40,6 +40,9 @@ class SimilarityIndex:
     def similarities(self, query: sparse.csr_matrix) -> FloatArray:
         """Dot products (queries × training rows)."""
         query = sparse.csr_matrix(query, dtype=np.float32)
+        if query.shape[1] != self.n_cols:
+            raise ValueError(f"query has {query.shape[1]} feature columns, the training rows "
+                             f"{self.n_cols}")
         if query.shape[0] == 1:
             return self._one(query)[None, :]
         dense_part = query[:, self.dense_cols].toarray() @ self.dense_block
