@@ -129,7 +129,8 @@ def test_call_share_comes_from_the_margin_sweep_not_the_dollar_sweep() -> None:
     assert by_dollars["best_single_call_share_at_95"] > 0.65
     assert by_calls["aiq"] == by_dollars["aiq"]  # cost figures are untouched
     curve = by_calls["call_curve"]
-    assert curve[0]["margin"] == 0.0 and curve[0]["best_single_share"] == pytest.approx(0.75)
+    assert curve[0]["margin"] == -1e9 and curve[0]["best_single_share"] == 1.0  # always strong
+    assert curve[1]["margin"] == 0.0 and curve[1]["best_single_share"] == pytest.approx(0.75)
     assert curve[-1]["best_single_share"] == 0.0 and curve[-1]["quality"] == pytest.approx(0.5)
     assert by_calls["per_task"]["t"]["call_curve"] == curve
 

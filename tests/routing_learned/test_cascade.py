@@ -266,3 +266,25 @@ def test_cascade_lambda_is_calibrated_like_other_kinds(tmp_path: Path) -> None:
                 else max(curve, key=lambda p: (p["quality"], -p["lambda"])))
     assert default == expected["lambda"]
     assert load_router(tmp_path / "d.npz").lam == default
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m["policies"].pop("*"),
+    lambda m: m["policies"]["*"].update(choice=m["policies"]["*"]["choice"][:3]),
+    lambda m: m["policies"]["*"].update(mean_quality=[0.5]),
+])
+def test_a_cascade_file_whose_policies_cannot_be_served_fails_to_load(
+    tmp_path: Path, change
+) -> None:
+    from llmswitch.routing.learned.io import RouterFileError, read_router_file, write_router_file
+
+    sample = load_table(DATA / "outcomes_sample.parquet",
+                        responses=DATA / "responses_sample.parquet")
+    good = tmp_path / "c.npz"
+    save_router(train_cascade(sample, folds=3), good)
+    meta, arrays = read_router_file(good)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    change(meta)
+    write_router_file(tmp_path / "bad.npz", meta, arrays)
+    with pytest.raises(RouterFileError, match="inconsistent"):
+        load_router(tmp_path / "bad.npz")

@@ -39,3 +39,12 @@ def test_all_sparse_training_rows_have_no_dense_block() -> None:
     index = SimilarityIndex(train)
     assert len(index.dense_cols) == 0
     assert np.allclose(index.similarities(train[7])[0], np.eye(50)[7])
+
+
+def test_a_repeated_query_column_counts_twice_as_in_the_sparse_product() -> None:
+    train = sparse.csr_matrix(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    query = sparse.csr_matrix((np.array([1.0, 1.0]), np.array([1, 1]), np.array([0, 2])),
+                              shape=(1, 2))
+    index = SimilarityIndex(train)
+    assert np.allclose(index.similarities(query)[0], (query @ train.T).toarray()[0])
+    assert np.allclose(index.similarities(query)[0], [4.0, 2.0])

@@ -171,3 +171,51 @@ async def test_an_unmapped_probe_falls_back_to_the_base_prediction(
     assert completion.trace.attributes["llmswitch.arm"] == "pred:1"
     assert completion.model in kept and models[probes[0]].call_count == 0
     assert sum(f.call_count for f in models.values()) == 1
+
+
+@pytest.mark.parametrize("unknown_task", [False, True])
+def test_live_decisions_equal_the_replay_over_the_grid(
+    table: Any, cascade: tuple[Any, Path], unknown_task: bool
+) -> None:
+    """Every λ of the grid (every third), every prompt: pred arms, probe arms, the '*' policy."""
+    import dataclasses
+
+    from llmswitch.routing.learned.cascade_serve import choose_after_probes, plan_probes
+
+    router, _ = cascade
+    data = dataclasses.replace(table, tasks=("zzz",) * len(table)) if unknown_task else table
+    lams = router.grid[::3]
+    plans = router.replay_table(data, lams, [])
+    models = set(table.models)
+    for li, lam in enumerate(lams):
+        for i, prompt in enumerate(table.prompts):
+            task = data.tasks[i]
+            step = plan_probes(router, prompt, task, lam, models)
+            if step.final is not None:
+                final = step.final
+            else:
+                answers = [table.responses[p][i] for p in step.probes]
+                final, _ = choose_after_probes(router, step, prompt, answers, models)
+            assert final == table.models[plans[li].final[i]], (lam, i, step.arm)
+
+
+async def test_every_probe_failing_with_nothing_else_routed_is_one_typed_error(
+    table: Any, cascade: tuple[Any, Path]
+) -> None:
+    from llmswitch.errors import AllAttemptsFailedError
+
+    router, path = cascade
+    lam = probe_lambdas(router, "winogrande")[0]
+    i = table.tasks.index("winogrande")
+    meta = {"task": "winogrande"}
+    probes = (await Switch(config(path, list(table.models), **{"lambda": lam}),
+                           models=recorded_models(table), observers=[])
+              .complete("smart", table.prompts[i], metadata=meta)).trace.attributes[
+                  "llmswitch.probes"]
+    others = [m for m in table.models if m not in probes]
+    cfg = config(path, list(probes), exclude=others, **{"lambda": lam})
+    models = recorded_models(table, fail=set(probes))
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await Switch(cfg, models=models, observers=[]).complete(
+            "smart", table.prompts[i], metadata=meta)
+    assert len(info.value.errors) == len(probes)

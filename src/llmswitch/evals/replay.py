@@ -131,8 +131,10 @@ def task_predictions(
     return q, c
 
 
-CALL_MARGINS: tuple[float, ...] = (0.0, *(float(x) for x in np.geomspace(1e-4, 1.0, 121)), 1e9)
-"""Margins of the call-budget sweep (predicted quality, so 1 already means "never")."""
+CALL_MARGINS: tuple[float, ...] = (
+    -1e9, 0.0, *(float(x) for x in np.geomspace(1e-4, 1.0, 121)), 1e9
+)
+"""Margins of the call-budget sweep: −1e9 "always the strong model", then 0 to "never"."""
 
 
 def call_budget_summary(

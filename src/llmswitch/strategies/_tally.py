@@ -74,7 +74,7 @@ class Tally:
     def fail(self, error: E) -> E:
         """`error` with the strategy span (marked failed) as its trace, ready to raise."""
         self.span.finish(self.started).fail(error)
-        if error.usage is None and self.usage != Usage():
+        if self.usage != Usage() or self.cost:  # every call so far (this one was `failed()`)
             error.usage = self.usage
             error.cost_usd = self.cost
         error.trace = self.span

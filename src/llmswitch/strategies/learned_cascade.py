@@ -65,15 +65,21 @@ class LearnedCascadeModel(Model):
         calls = [self._resolve(self.targets[p]).complete(request) for p in plan.probes]
         results = await asyncio.gather(*calls, return_exceptions=True)
         answers: dict[str, Completion] = {}
+        unexpected: BaseException | None = None
         for probe, result in zip(plan.probes, results, strict=True):
             if isinstance(result, LLMSwitchError):
                 tally.failed(result)
             elif isinstance(result, BaseException):
-                raise result
+                unexpected = unexpected or result  # count every answered probe first
             else:
                 answers[probe] = tally.add(result)
+        if unexpected is not None:
+            raise unexpected
         if len(answers) < len(plan.probes):
             final = self._fallback(plan, exclude=set(plan.probes) - set(answers))
+            if final is None:
+                raise tally.all_failed(f"routes.{self.name}: every probe failed and no other "
+                                       "target is routed")
             tally.decide(self.targets[final], f"a probe failed; base router's choice at "
                          f"λ={self.lam:g}: {final} → {self.targets[final]}")
             return final, answers.get(final)
@@ -89,11 +95,14 @@ class LearnedCascadeModel(Model):
                      probe_answers=normalised, estimated_quality=estimate)
         return final, answers.get(final)
 
-    def _fallback(self, plan: ProbePlan, exclude: set[str]) -> str:
+    def _fallback(self, plan: ProbePlan, exclude: set[str]) -> str | None:
+        """The base router's choice at λ among routed models not in ``exclude`` (or `None`)."""
         models = self.router.models
         q = np.asarray([[plan.predicted_quality[m] for m in models]])
         c = np.asarray([[plan.predicted_cost[m] for m in models]])
         mask = np.asarray([[m in self.targets and m not in exclude for m in models]])
+        if not mask.any():
+            return None
         return str(models[int(choose(q, c, self.lam, mask)[0])])
 
     async def _decide(self, request: Request) -> tuple[Tally, str, Completion | None]:
@@ -103,10 +112,7 @@ class LearnedCascadeModel(Model):
                          f"{plan.arm} at λ′={plan.lam:g}: {plan.final} → "
                          f"{self.targets[plan.final]}")
             return tally, plan.final, None
-        try:
-            final, answer = await self._probe(tally, plan, request)
-        except LLMSwitchError as exc:  # pragma: no cover - _probe counts errors, raises others
-            raise tally.fail(exc) from None
+        final, answer = await self._probe(tally, plan, request)
         return tally, final, answer
 
     async def complete(self, request: Request) -> Completion:

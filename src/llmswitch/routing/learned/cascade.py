@@ -590,6 +590,7 @@ class CascadeRouter:
                 )
                 for task, p in meta["policies"].items()
             }
+            _check_policies(policies, len(meta["grid"]), len(base.models))
             memory = None
             if meta.get("memory"):
                 parts = {k[7:]: v for k, v in arrays.items() if k.startswith("memory.")}
@@ -608,6 +609,30 @@ class CascadeRouter:
             raise RouterFileError(f"cascade router file is inconsistent: missing {exc}") from None
         except ValueError as exc:
             raise RouterFileError(f"cascade router file is inconsistent: {exc}") from None
+
+
+def _check_policies(policies: dict[str, TaskPolicy], n_grid: int, n_models: int) -> None:
+    """Raise `ValueError` unless every policy can be served: see `CascadeRouter.from_file_parts`."""
+    if ALL_TASKS not in policies:
+        raise ValueError("no policy for unknown tasks ('*')")
+    for key, pol in policies.items():
+        bad = (len(pol.choice) != n_grid
+               or any(not (0 <= a < len(pol.arms) and 0 <= li < n_grid) for a, li in pol.choice)
+               or len(pol.mean_cost) != n_models or len(pol.mean_quality) != n_models
+               or any(not 0 <= j < n_models for j in pol.targets))
+        for arm in pol.arms:
+            if arm.startswith("probe:"):
+                probes = [int(x) for x in arm[6:].split(",")]
+                stats = pol.stats.get(arm)
+                bad = bad or stats is None or len(stats.prior) != n_models or any(
+                    not 0 <= j < n_models for j in probes)
+            elif arm.startswith("pred:"):
+                float(arm[5:])
+            else:
+                bad = True
+        if bad:
+            raise ValueError(f"policy {key!r} does not fit its grid of {n_grid} λs and "
+                             f"{n_models} models")
 
 
 def _single_stats(

@@ -39,7 +39,8 @@ class SimilarityIndex:
 
     def similarities(self, query: sparse.csr_matrix) -> FloatArray:
         """Dot products (queries × training rows)."""
-        query = sparse.csr_matrix(query, dtype=np.float32)
+        query = sparse.csr_matrix(query, dtype=np.float32, copy=True)
+        query.sum_duplicates()  # a repeated column counts twice, as in the sparse product
         if query.shape[1] != self.n_cols:
             raise ValueError(f"query has {query.shape[1]} feature columns, the training rows "
                              f"{self.n_cols}")
