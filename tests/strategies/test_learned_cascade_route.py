@@ -49,6 +49,21 @@ def config(path: Path, models: list[str], **options: Any) -> dict[str, Any]:
                                  "targets": {m: m for m in models}, **options}}}
 
 
+async def first_winogrande_probes(
+    table: Any, cascade: tuple[Any, Path]
+) -> tuple[float, int, dict[str, str], list[str]]:
+    """λ, row, metadata and the probes the cascade calls on the first Winogrande prompt."""
+    router, path = cascade
+    lam = probe_lambdas(router, "winogrande")[0]
+    i = table.tasks.index("winogrande")
+    meta = {"task": "winogrande"}
+    completion = await Switch(config(path, list(table.models), **{"lambda": lam}),
+                              models=recorded_models(table), observers=[]).complete(
+        "smart", table.prompts[i], metadata=meta)
+    assert completion.trace is not None
+    return lam, i, meta, list(completion.trace.attributes["llmswitch.probes"])
+
+
 def probe_lambdas(router: Any, task: str) -> list[float]:
     """Grid λs at which the task's policy uses a probe arm."""
     pol = router.policies[task]
@@ -103,14 +118,8 @@ async def test_probe_calls_are_summed_and_traced(table: Any, cascade: tuple[Any,
 async def test_a_failed_probe_escalates_to_the_base_choice(
     table: Any, cascade: tuple[Any, Path]
 ) -> None:
-    router, path = cascade
-    lam = probe_lambdas(router, "winogrande")[0]
-    i = table.tasks.index("winogrande")
-    meta = {"task": "winogrande"}
-    probes = (await Switch(config(path, list(table.models), **{"lambda": lam}),
-                           models=recorded_models(table), observers=[])
-              .complete("smart", table.prompts[i], metadata=meta)).trace.attributes[
-                  "llmswitch.probes"]
+    _, path = cascade
+    lam, i, meta, probes = await first_winogrande_probes(table, cascade)
     models = recorded_models(table, fail={probes[0]})
     s = Switch(config(path, list(table.models), **{"lambda": lam}), models=models, observers=[])
     completion = await s.complete("smart", table.prompts[i], metadata=meta)
@@ -155,14 +164,8 @@ async def test_probes_false_serves_the_base_router(
 async def test_an_unmapped_probe_falls_back_to_the_base_prediction(
     table: Any, cascade: tuple[Any, Path]
 ) -> None:
-    router, path = cascade
-    lam = probe_lambdas(router, "winogrande")[0]
-    i = table.tasks.index("winogrande")
-    meta = {"task": "winogrande"}
-    probes = (await Switch(config(path, list(table.models), **{"lambda": lam}),
-                           models=recorded_models(table), observers=[])
-              .complete("smart", table.prompts[i], metadata=meta)).trace.attributes[
-                  "llmswitch.probes"]
+    _, path = cascade
+    lam, i, meta, probes = await first_winogrande_probes(table, cascade)
     kept = [m for m in table.models if m != probes[0]]
     cfg = config(path, kept, exclude=[probes[0]], **{"lambda": lam})
     models = recorded_models(table)
@@ -204,14 +207,8 @@ async def test_every_probe_failing_with_nothing_else_routed_is_one_typed_error(
 ) -> None:
     from llmswitch.errors import AllAttemptsFailedError
 
-    router, path = cascade
-    lam = probe_lambdas(router, "winogrande")[0]
-    i = table.tasks.index("winogrande")
-    meta = {"task": "winogrande"}
-    probes = (await Switch(config(path, list(table.models), **{"lambda": lam}),
-                           models=recorded_models(table), observers=[])
-              .complete("smart", table.prompts[i], metadata=meta)).trace.attributes[
-                  "llmswitch.probes"]
+    _, path = cascade
+    lam, i, meta, probes = await first_winogrande_probes(table, cascade)
     others = [m for m in table.models if m not in probes]
     cfg = config(path, list(probes), exclude=others, **{"lambda": lam})
     models = recorded_models(table, fail=set(probes))
