@@ -7,6 +7,10 @@ standard chain for `providers.bedrock.profile` / `AWS_PROFILE` (shared files, SS
 container and instance roles). Requests are signed with botocore's `SigV4Auth` (service
 `bedrock`). With a custom base URL on a loopback host (a local replay server), missing
 credentials are replaced by dummy ones instead of failing.
+
+Endpoint: `LLMSWITCH_BEDROCK_BASE_URL`, else `providers.bedrock.base_url`, else
+`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, else `AWS_ENDPOINT_URL` (as botocore reads them; both
+ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else the regional endpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ DUMMY_KEY = ("AKIDLLMSWITCHLOCAL00", "llmswitch-local-replay-secret")
 # Headers covered by the signature: the ones no proxy or client library rewrites.
 SIGNED_HEADERS = ("host", "content-type", "accept")
 INSTALL_HINT = "pip install 'llmswitch[bedrock]'"
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
+IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 
 class BedrockProvider(Provider):
@@ -45,6 +51,8 @@ class BedrockProvider(Provider):
     ) -> None:
         super().__init__(name, config, env, transport)
         self._credentials: Any = None
+        self._signed_with: Any = None
+        """The frozen credentials of the last signature (their secrets are scrubbed)."""
 
     @property
     def region(self) -> str:
@@ -58,7 +66,8 @@ class BedrockProvider(Provider):
 
     @property
     def base_url(self) -> str:
-        """`$LLMSWITCH_BEDROCK_BASE_URL`, else `base_url`, else the regional endpoint."""
+        """`$LLMSWITCH_BEDROCK_BASE_URL`, else `base_url`, else `$AWS_ENDPOINT_URL_BEDROCK_RUNTIME`
+        / `$AWS_ENDPOINT_URL`, else the regional endpoint."""
         url = self._configured_url() or f"https://bedrock-runtime.{self.region}.amazonaws.com"
         return url.rstrip("/")
 
@@ -68,7 +77,13 @@ class BedrockProvider(Provider):
         return bool(self._configured_url())
 
     def _configured_url(self) -> str | None:
-        return self.env.get(base_url_env(self.name)) or self.config.base_url or None
+        url = self.env.get(base_url_env(self.name)) or self.config.base_url
+        if url:
+            return url
+        if self.env.get(IGNORE_ENDPOINTS_ENV, "").strip().lower() == "true":
+            return None
+        return next((self.env[v].strip() for v in ENDPOINT_ENV if self.env.get(v, "").strip()),
+                    None)
 
     def auth_headers(self, model: str | None = None) -> dict[str, str]:
         """Configured headers, plus `Authorization: Bearer` when a Bedrock API key is set."""
@@ -83,7 +98,19 @@ class BedrockProvider(Provider):
         if self.api_key():
             return request
         credentials = await self._resolve_credentials()
-        return sigv4_sign(request, credentials, self.region)
+        frozen = credentials.get_frozen_credentials()
+        self._signed_with = frozen
+        return sigv4_sign(request, frozen, self.region)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The key and headers (as for every provider), plus the AWS secret access key and
+        session token of the environment and of the last signature."""
+        env_secrets = tuple(self.env.get(v) or "" for v in ("AWS_SECRET_ACCESS_KEY",
+                                                             "AWS_SESSION_TOKEN"))
+        signed = self._signed_with
+        signed_secrets = (getattr(signed, "secret_key", None) or "",
+                          getattr(signed, "token", None) or "")
+        return tuple(s for s in (*super().secrets(), *env_secrets, *signed_secrets) if s)
 
     async def _resolve_credentials(self) -> Any:
         if self._credentials is None:
@@ -131,11 +158,13 @@ class BedrockProvider(Provider):
 
 
 def sigv4_sign(request: httpx.Request, credentials: Any, region: str) -> httpx.Request:
-    """`request` with SigV4 headers added by botocore's signer (never hand-rolled crypto)."""
+    """`request` with SigV4 headers added by botocore's signer (never hand-rolled crypto).
+    `credentials`: botocore credentials, or the frozen ones they give."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    frozen = credentials.get_frozen_credentials()
+    freeze = getattr(credentials, "get_frozen_credentials", None)
+    frozen = freeze() if freeze is not None else credentials
     headers = {name: request.headers[name] for name in SIGNED_HEADERS if name in request.headers}
     aws = AWSRequest(method=request.method, url=str(request.url), data=request.content,
                      headers=headers)

@@ -7,21 +7,27 @@ import functools
 import ipaddress
 import os
 import ssl
+import warnings
 from collections.abc import Callable, Mapping
 
 import httpx
 
 from llmswitch.config.schema import ProviderConfig
-from llmswitch.errors import AuthenticationError, ConfigError
+from llmswitch.errors import AuthenticationError, ConfigError, LLMSwitchError
 from llmswitch.providers.specs import (
-    AZURE_ENDPOINT_ENV,
     SPECS,
     ProviderSpec,
     api_env,
     base_url_env,
+    sdk_base_url,
 )
+from llmswitch.scrub import Scrubber, header_secrets, url_secrets
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+
+class KeyPrecedenceWarning(UserWarning):
+    """Several of a provider's key variables are set; the message says which one is used."""
 
 
 class Provider:
@@ -40,6 +46,9 @@ class Provider:
         self.spec = _spec_for(name, self.config)
         self._transport = transport
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._secrets: tuple[tuple[str | None, str | None], tuple[str, ...]] | None = None
+        self._scrubber: tuple[tuple[str, ...], Scrubber] | None = None
+        self._warned_keys = False
 
     @property
     def protocol(self) -> str:
@@ -52,18 +61,18 @@ class Provider:
 
     @property
     def base_url(self) -> str:
-        """`$LLMSWITCH_<NAME>_BASE_URL`, else the config's `base_url`, else the default."""
-        url = self.env.get(base_url_env(self.name)) or self.config.base_url
-        if not url and self.name == "azure":
-            url = self.env.get(AZURE_ENDPOINT_ENV)
-        url = url or self.spec.base_url
+        """`$LLMSWITCH_<NAME>_BASE_URL`, else the config's `base_url`, else the variable the
+        provider's own SDK reads (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `OLLAMA_HOST`,
+        `AZURE_OPENAI_ENDPOINT`), else the default."""
+        url = (self.env.get(base_url_env(self.name)) or self.config.base_url
+               or sdk_base_url(self.spec, self.env) or self.spec.base_url)
         if not url:
             raise ConfigError(
                 f"provider {self.name} has no base URL",
                 provider=self.name,
                 hint=f"set providers.{self.name}.base_url in llmswitch.yaml or "
                 f"{base_url_env(self.name)}"
-                + (f" (or {AZURE_ENDPOINT_ENV})" if self.name == "azure" else ""),
+                + "".join(f" (or {var})" for var in self.spec.base_url_env),
             )
         return url.rstrip("/")
 
@@ -96,12 +105,20 @@ class Provider:
         return self.spec.key_env
 
     def api_key(self, model: str | None = None) -> str | None:
-        """The API key, or `None` where the provider (or a local server) needs none."""
+        """The API key, or `None` where the provider (or a local server) needs none.
+
+        The config's `api_key`, else the first variable of `key_sources()` that is set (for
+        Gemini `GOOGLE_API_KEY` before `GEMINI_API_KEY`, as google-genai reads them, with a
+        `KeyPrecedenceWarning` when both are set).
+        """
         if self.config.api_key is not None:
             return self.config.api_key.get_secret_value()
-        for var in self.key_sources():
+        sources = self.key_sources()
+        for i, var in enumerate(sources):
             value = self.env.get(var)
             if value:
+                if not self._warned_keys and self.spec.warn_both_keys:
+                    self._warn_other_keys(var, sources[i + 1:])
                 return value
         if self.spec.needs_key and not self.local_base_url:
             names = " or ".join(self.key_sources()) or "an API key variable"
@@ -112,6 +129,14 @@ class Provider:
                 hint=f"set {names}, or providers.{self.name}.api_key_env in llmswitch.yaml",
             )
         return None
+
+    def _warn_other_keys(self, used: str, later: tuple[str, ...]) -> None:
+        others = [var for var in later if self.env.get(var)]
+        self._warned_keys = True
+        if others:
+            warnings.warn(
+                f"both {used} and {', '.join(others)} are set: {self.name} uses {used}",
+                KeyPrecedenceWarning, stacklevel=4)
 
     def auth_headers(self, model: str | None = None) -> dict[str, str]:
         """Headers that authenticate a request (never logged), plus configured extra headers."""
@@ -128,6 +153,42 @@ class Provider:
     async def sign(self, request: httpx.Request) -> httpx.Request:
         """Last touch before sending (e.g. SigV4 for Bedrock); the default changes nothing."""
         return request
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this provider sends: the API key, configured header values (all
+        treated as secret) and a password or credential-like query value in the base URL.
+        Computed again only when the key or the base URL changes."""
+        try:
+            key = self.api_key()
+        except LLMSwitchError:
+            key = None
+        try:
+            url: str | None = self.base_url
+        except LLMSwitchError:
+            url = None
+        cached = self._secrets
+        if cached is not None and cached[0] == (key, url):
+            return cached[1]
+        found = (*((key,) if key else ()), *header_secrets(self.config.headers),
+                 *url_secrets(url))
+        self._secrets = ((key, url), found)
+        return found
+
+    def scrubber(self) -> Scrubber:
+        """The scrubber for `secrets()`; compiled once per set of secrets (only error paths
+        ask for it, so a successful call pays nothing)."""
+        secrets = self.secrets()
+        cached = self._scrubber
+        if cached is None or cached[0] != secrets:
+            cached = self._scrubber = (secrets, Scrubber(secrets))
+        return cached[1]
+
+    def scrub(self, *errors: BaseException) -> None:
+        """Remove every secret of this provider from errors (message, hint, body, args, the
+        exceptions they were raised from), in place, before they reach a span or a caller."""
+        scrubber = self.scrubber()
+        for error in errors:
+            scrubber.error(error)
 
     def client(self) -> httpx.AsyncClient:
         """The pooled client of the running event loop (created on first use)."""
