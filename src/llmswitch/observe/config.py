@@ -39,7 +39,7 @@ class OtelConfig:
     endpoint: str | None = None
     """OTLP/HTTP traces endpoint; needs `opentelemetry-exporter-otlp-proto-http`."""
     exporter: str = "otlp"
-    """`otlp` or `console`."""
+    """`otlp`, `console`, or `global` (the application's providers: the default)."""
     service_name: str = "llmswitch"
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -51,7 +51,8 @@ class ObserveConfig:
     ledger: str | None = None
     traces: bool = True
     content: bool = False
-    otel: OtelConfig | None = None
+    otel: OtelConfig | None = field(default_factory=lambda: OtelConfig(exporter="global"))
+    """`None`: no OpenTelemetry export (`otel: false`)."""
     queue_size: int = 50_000
     batch_size: int = 500
     flush_interval: float = 0.5
@@ -137,7 +138,9 @@ def _number(data: Mapping[str, Any], key: str, default: float, where: str,
 
 
 def _otel(value: Any, where: str) -> OtelConfig | None:
-    if value is None or value is False:
+    if value is None:
+        return OtelConfig(exporter="global")
+    if value is False:
         return None
     if value is True:
         return OtelConfig(exporter="console")
@@ -147,8 +150,9 @@ def _otel(value: Any, where: str) -> OtelConfig | None:
     if unknown:
         raise ConfigError(f"{where}.otel: unknown key(s) {', '.join(sorted(unknown))}")
     exporter = str(value.get("exporter", "otlp"))
-    if exporter not in ("otlp", "console"):
-        raise ConfigError(f"{where}.otel.exporter: 'otlp' or 'console', not {exporter!r}")
+    if exporter not in ("otlp", "console", "global"):
+        raise ConfigError(f"{where}.otel.exporter: 'otlp', 'console' or 'global', "
+                          f"not {exporter!r}")
     if exporter == "otlp" and not value.get("endpoint"):
         raise ConfigError(f"{where}.otel: the otlp exporter needs an endpoint",
                           hint="e.g. endpoint: http://127.0.0.1:4318/v1/traces")

@@ -1,5 +1,7 @@
-"""The observers a `Switch` gets from its config: the ledger (with the trace store) and, when
-configured, the OpenTelemetry exporter. Nothing is opened until the first request ends."""
+"""The observers a `Switch` gets from its config: the ledger (with the trace store) and the
+OpenTelemetry exporter (the application's global providers unless `observe.otel` names an
+exporter of its own; `otel: false` turns it off). Nothing is opened or imported until the
+first request ends."""
 
 from __future__ import annotations
 
