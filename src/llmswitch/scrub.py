@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MIN_SECRET = 8
 """Shorter values are not treated as secrets."""
@@ -38,8 +38,8 @@ class Scrubber:
 
     __slots__ = ("_markers", "_pattern", "secrets")
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        found = {s for s in secrets if s and len(s) >= MIN_SECRET}
+    def __init__(self, secrets: Iterable[str | None] = (), min_length: int = MIN_SECRET) -> None:
+        found = {s for s in secrets if s and len(s) >= min_length}
         self.secrets: tuple[str, ...] = tuple(sorted(found, key=lambda s: (-len(s), s)))
         self._markers: dict[str, str] = {}
         groups = []
@@ -158,7 +158,7 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
 
 def url_secrets(url: str | None) -> list[str]:
     """A URL's password and the values of query parameters that look like credentials
-    (`key`, `token`, `sig`, `password`, ...)."""
+    (`key`, `token`, `sig`, `password`, ...), as written and percent-decoded."""
     if not url:
         return []
     try:
@@ -167,9 +167,24 @@ def url_secrets(url: str | None) -> list[str]:
     except ValueError:
         return []
     out = [password] if password else []
-    out += [v for k, v in parse_qsl(parts.query, keep_blank_values=False)
-            if _SECRET_PARAM.search(k)]
-    return out
+    out += [v for k, v in _query_pairs(parts.query) if _SECRET_PARAM.search(k)]
+    return list(dict.fromkeys([*out, *(unquote(v) for v in out)]))
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """`k=v` pairs as written (not percent-decoded, so a malformed value is still found)."""
+    pairs = (part.partition("=") for part in query.split("&") if part)
+    return [(k, v) for k, _, v in pairs if v]
+
+
+MIN_PASSWORD = 4
+"""Database passwords are scrubbed from 4 characters (they are chosen, not random tokens)."""
+
+
+def url_scrubber(url: str) -> Scrubber:
+    """A scrubber for the secrets of one URL (e.g. a PostgreSQL DSN's password), for text
+    that may quote them (a driver's error message)."""
+    return Scrubber(url_secrets(url), min_length=MIN_PASSWORD)
 
 
 def redact_url(url: str) -> str:
@@ -181,13 +196,13 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
-        return Scrubber(url_secrets(url)).text(url)
+        return url_scrubber(url).text(url)
     netloc = parts.netloc
     if password is not None:
         user, _, host = netloc.rpartition("@")
         name = user.split(":", 1)[0]
         netloc = f"{name}:{REDACTED}@{host}"
     query = "&".join(
-        f"{k}={REDACTED}" if _SECRET_PARAM.search(k) else f"{k}={v}"
-        for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        f"{k}={REDACTED}" if v and _SECRET_PARAM.search(k) else f"{k}{sep}{v}"
+        for k, sep, v in (p.partition("=") for p in parts.query.split("&") if p))
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -47,16 +47,21 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 def open_ledger(config_path: str | None) -> Iterator[LedgerStore]:
     """The configured ledger for reading; an unreadable one is a `ConfigError` naming it."""
     from llmswitch.observe.store import LedgerStore
+    from llmswitch.scrub import redact_url, url_scrubber
 
     url = ledger_url(config_path)
     try:
         with LedgerStore(url) as store:
             yield store
     except _database_errors() as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise ConfigError(f"cannot read the ledger at {url}: {detail}",
+        # A PostgreSQL DSN may hold a password, and a driver's message may quote it.
+        detail = url_scrubber(url).text(" ".join(str(exc).split())) or type(exc).__name__
+        raise ConfigError(f"cannot read the ledger at {redact_url(url)}: {detail}",
                           hint="is it an llmswitch ledger? point observe.ledger / "
                                "$LLMSWITCH_LEDGER at the right one") from None
+    except LLMSwitchError as exc:
+        url_scrubber(url).error(exc)
+        raise
 
 
 def _parse_since(since: str | None) -> float | None:

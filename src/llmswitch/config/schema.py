@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator
 
 from llmswitch.catalog.card import ModelCard
 
@@ -108,3 +108,13 @@ class Config(BaseModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_serializer("observe")
+    def _observe_without_secrets(self, value: dict[str, Any]) -> dict[str, Any]:
+        from llmswitch.observe.config import public_observe
+
+        return public_observe(value)  # OTel exporter headers, a ledger DSN's password
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, self._observe_without_secrets(value) if name == "observe" else value

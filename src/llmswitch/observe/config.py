@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from llmswitch.errors import ConfigError
+from llmswitch.scrub import REDACTED, redact_url
 
 LEDGER_ENV = "LLMSWITCH_LEDGER"
 DEFAULT_LEDGER = ".llmswitch/ledger.sqlite"
@@ -41,7 +42,8 @@ class OtelConfig:
     exporter: str = "otlp"
     """`otlp`, `console`, or `global` (the application's providers: the default)."""
     service_name: str = "llmswitch"
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Sent to the exporter (often an API key): never in `repr`, dumps or errors."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class ObserveConfig:
     queue_size: int = 50_000
     batch_size: int = 500
     flush_interval: float = 0.5
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.ledger is not None:
+            shown["ledger"] = redact_url(self.ledger)  # a DSN may hold a password
+        return "ObserveConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 def parse_observe(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -159,3 +167,15 @@ def _otel(value: Any, where: str) -> OtelConfig | None:
     return OtelConfig(value.get("endpoint"), exporter,
                       str(value.get("service_name", "llmswitch")),
                       dict(value.get("headers") or {}))
+
+
+def public_observe(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw `observe` mapping fit to print or dump: OpenTelemetry exporter header values
+    and a ledger DSN's password replaced by `[redacted]`."""
+    out = dict(data)
+    if isinstance(out.get("ledger"), str):
+        out["ledger"] = redact_url(out["ledger"])
+    otel = out.get("otel")
+    if isinstance(otel, Mapping) and isinstance(otel.get("headers"), Mapping):
+        out["otel"] = {**otel, "headers": {k: REDACTED for k in otel["headers"]}}
+    return out
