@@ -96,3 +96,27 @@ def test_with_the_api_and_no_provider_the_noop_path_is_taken() -> None:
     """)
     assert done.returncode == 0, done.stderr
     assert "OpenTelemetry" not in done.stderr
+
+
+def test_a_provider_set_after_the_first_call_is_picked_up() -> None:
+    done = run_python("""
+        import opentelemetry.trace as api
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from llmswitch import Switch
+        from llmswitch.observe.otel import SpanExport
+        from llmswitch.testing import FakeModel
+        SpanExport.RECHECK_S = 0.0
+        switch = Switch({}, models={"m": FakeModel("m", ["x"])})
+        switch.complete_sync("m", "before")
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        api.set_tracer_provider(provider)
+        switch.complete_sync("m", "after")
+        switch.close()
+        print(len(exporter.get_finished_spans()))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"

@@ -81,6 +81,9 @@ FINISH_REASONS = {"tool_calls": "tool_call"}
 """llmswitch finish reasons that the conventions spell differently."""
 
 
+_SCALARS = frozenset((str, bool, int, float))
+
+
 def provider_name(name: str) -> str:
     """The `gen_ai.provider.name` value for an llmswitch provider name."""
     return PROVIDER_NAMES.get(name, name)
@@ -120,7 +123,7 @@ def span_attributes(span: Span) -> dict[str, Any]:
             if out[key] != value:
                 out[LLMSWITCH_PROVIDER] = value
         else:
-            out[key] = attribute_value(value)
+            out[key] = value if type(value) in _SCALARS else attribute_value(value)
             if key == TTFT_MS and isinstance(value, (int, float)):
                 out[TIME_TO_FIRST_CHUNK] = value / 1000
     kind = error_type(span)

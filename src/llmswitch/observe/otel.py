@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -51,10 +52,10 @@ class CallOutcome(Protocol):
         """The call's trace tree."""
 
 
-def otel_in_use(module: str, env_var: str) -> bool:
+def otel_in_use(module: str, env_set: bool) -> bool:
     """Whether the application may have set a global provider: the API module is imported or
     the API's environment variable names a provider. Checked instead of importing the API."""
-    return module in sys.modules or env_var in os.environ
+    return env_set or module in sys.modules
 
 
 def _sdk() -> Any:
@@ -127,9 +128,11 @@ class OtelObserver:
             self.provider = tracer_provider = private_provider(exporter, service_name, batch)
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
-        self._tracer: Any = None
-        self._metrics: Any = None
         self._want_metrics = metrics
+        # Set by the environment at start-up, so read once; the modules are checked per call.
+        self._env = {TRACER_ENV: TRACER_ENV in os.environ, METER_ENV: METER_ENV in os.environ}
+        self._spans: SpanExport | None = None
+        self._metrics: Any = None
         self._failed = False
 
     @classmethod
@@ -141,42 +144,42 @@ class OtelObserver:
 
     def on_end(self, record: CallOutcome) -> None:
         """Export a finished call (any outcome), with attempts its trace tree does not hold."""
-        trace = record.trace
-        in_tree = trace.attempts()
-        seen = {id(s) for s in in_tree}
-        orphans = [s for s in record.attempts if id(s) not in seen]
-        self._emit(trace, [*in_tree, *orphans], orphans, record.request, record.completion,
+        self._emit(record.trace, record.attempts, record.request, record.completion,
                    record.trace_id)
 
     def on_completion(self, name: str, request: Request, completion: Completion) -> None:
         """Export the trace of an answered request."""
         if completion.trace is not None:
-            self._emit(completion.trace, completion.trace.attempts(), (), request, completion,
-                       completion.trace_id)
+            self._emit(completion.trace, (), request, completion, completion.trace_id)
 
     def on_error(self, name: str, request: Request, error: BaseException) -> None:
         """Export the trace of a failed request."""
         trace = error.trace if isinstance(error, LLMSwitchError) else None
         if trace is not None:
-            self._emit(trace, trace.attempts(), (), request, None,
-                       getattr(error, "trace_id", None))
+            self._emit(trace, (), request, None, getattr(error, "trace_id", None))
 
-    def _emit(self, trace: Span, attempts: Sequence[Span], orphans: Sequence[Span],
-              request: Request, completion: Completion | None, trace_id: str | None) -> None:
+    def _emit(self, trace: Span, registered: Sequence[Span], request: Request,
+              completion: Completion | None, trace_id: str | None) -> None:
         if self._failed:
             return
         try:
-            tracer = self._bound_tracer()
-            if tracer is not None:
+            spans = self._spans or self._bind_spans()
+            metrics = self._metrics or self._bind_metrics()
+            if spans is None and metrics is None:
+                return
+            in_tree = trace.attempts()
+            seen = {id(s) for s in in_tree}
+            orphans = [s for s in registered if id(s) not in seen]
+            if spans is not None and spans.ready():
                 extras: dict[int, dict[str, Any]] = {}
                 if trace_id:
                     extras[id(trace)] = {TRACE_ID: trace_id}
                 if self.content:
-                    self._add_content(extras, trace, request, completion)
-                self._export(tracer, trace, None, extras, orphans)
-            metrics = self._bound_metrics()
+                    _add_content(extras, trace, in_tree, request, completion)
+                spans.export(trace, None, extras, orphans)
             if metrics is not None:
-                metrics.record(attempts)
+                metrics.record(in_tree)
+                metrics.record(orphans)
         except ImportError as exc:
             self._failed = True
             _log_missing(exc)
@@ -184,69 +187,23 @@ class OtelObserver:
             self._failed = True
             logger.exception("llmswitch: OpenTelemetry export failed and is now off")
 
-    def _bound_tracer(self) -> Any:
-        if self._tracer is None:
-            if self._tracer_provider is None and not otel_in_use("opentelemetry.trace",
-                                                                  TRACER_ENV):
-                return None
-            from opentelemetry import trace as api
+    def _bind_spans(self) -> SpanExport | None:
+        if self._tracer_provider is None and not otel_in_use("opentelemetry.trace",
+                                                              self._env[TRACER_ENV]):
+            return None
+        self._spans = SpanExport(self._tracer_provider)
+        return self._spans
 
-            from llmswitch import __version__
-            from llmswitch.observe import genai  # noqa: F401 - ImportError here if missing
+    def _bind_metrics(self) -> Any:
+        if not self._want_metrics or (self._meter_provider is None and not otel_in_use(
+                "opentelemetry.metrics", self._env[METER_ENV])):
+            return None
+        from llmswitch.observe.metrics import GenAiMetrics
 
-            self._tracer = api.get_tracer("llmswitch", __version__,
-                                          tracer_provider=self._tracer_provider)
-        return self._tracer
-
-    def _bound_metrics(self) -> Any:
-        if self._metrics is None:
-            if not self._want_metrics or (self._meter_provider is None and not otel_in_use(
-                    "opentelemetry.metrics", METER_ENV)):
-                return None
-            from llmswitch.observe.metrics import GenAiMetrics
-
-            metrics = GenAiMetrics(self._meter_provider)
-            metrics.bind()
-            self._metrics = metrics
-        return self._metrics
-
-    @staticmethod
-    def _add_content(extras: dict[int, dict[str, Any]], trace: Span, request: Request,
-                     completion: Completion | None) -> None:
-        """Messages go on the attempt that answered (else the last attempt, else the root)."""
-        from llmswitch.observe.genai import content_attributes
-
-        attempts = trace.attempts()
-        target = next((s for s in reversed(attempts) if s.status == "ok"),
-                      attempts[-1] if attempts else trace)
-        attrs = (content_attributes(request.messages, completion.text, completion.tool_calls,
-                                    completion.finish_reason)
-                 if completion is not None else content_attributes(request.messages))
-        extras.setdefault(id(target), {}).update(attrs)
-
-    def _export(self, tracer: Any, span: Span, parent: Any, extras: dict[int, dict[str, Any]],
-                orphans: Sequence[Span] = ()) -> None:
-        """Emit `span` and its children (plus `orphans`, at the root) as OpenTelemetry spans."""
-        from opentelemetry import trace as api
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
-        from llmswitch.observe.genai import span_attributes
-
-        attrs = span_attributes(span)
-        attrs.update(extras.get(id(span)) or {})
-        start = int(span.start_time * 1e9)
-        kind = SpanKind.CLIENT if span.kind == "attempt" else SpanKind.INTERNAL
-        otel_span = tracer.start_span(span.name, context=parent, kind=kind, attributes=attrs,
-                                      start_time=start)
-        if not otel_span.is_recording():  # sampled out, or no SDK behind the API
-            return
-        if span.status != "ok":
-            otel_span.set_status(Status(StatusCode.ERROR,
-                                        str((span.error or {}).get("message", span.status))))
-        context = api.set_span_in_context(otel_span, parent)
-        for child in [*span.children, *orphans]:
-            self._export(tracer, child, context, extras)
-        otel_span.end(end_time=start + int(span.duration_ms * 1e6))
+        metrics = GenAiMetrics(self._meter_provider)
+        metrics.bind()
+        self._metrics = metrics
+        return metrics
 
     def close(self) -> None:
         """Flush and shut down the private provider (the application's are left alone)."""
@@ -257,3 +214,73 @@ class OtelObserver:
         """`close` off the event loop."""
         if self.provider is not None:
             await asyncio.to_thread(self.close)
+
+
+def _add_content(extras: dict[int, dict[str, Any]], trace: Span, attempts: Sequence[Span],
+                 request: Request, completion: Completion | None) -> None:
+    """Messages go on the attempt that answered (else the last attempt, else the root)."""
+    from llmswitch.observe.genai import content_attributes
+
+    target = next((s for s in reversed(attempts) if s.status == "ok"),
+                  attempts[-1] if attempts else trace)
+    attrs = (content_attributes(request.messages, completion.text, completion.tool_calls,
+                                completion.finish_reason)
+             if completion is not None else content_attributes(request.messages))
+    extras.setdefault(id(target), {}).update(attrs)
+
+
+class SpanExport:
+    """Turns llmswitch span trees into OpenTelemetry spans through one tracer (bound once)."""
+
+    RECHECK_S = 1.0
+    """While the global TracerProvider is still OpenTelemetry's placeholder, look again at
+    most this often (asking costs ~2 µs; an application sets its provider at start-up)."""
+
+    def __init__(self, provider: Any = None) -> None:
+        """`provider`: an explicit TracerProvider, or `None` for the global one."""
+        from opentelemetry import trace as api
+
+        from llmswitch import __version__
+        from llmswitch.observe.genai import span_attributes
+
+        self._api = api
+        self._attributes = span_attributes
+        self._error = api.StatusCode.ERROR
+        self.tracer = api.get_tracer("llmswitch", __version__, tracer_provider=provider)
+        self._live = provider is not None
+        self._recheck = 0.0
+
+    def ready(self) -> bool:
+        """Whether a real provider is behind the tracer (with none, skip all the work)."""
+        if not self._live:
+            now = time.monotonic()
+            if now < self._recheck:
+                return False
+            self._recheck = now + self.RECHECK_S
+            self._live = not isinstance(self._api.get_tracer_provider(),
+                                        self._api.ProxyTracerProvider)
+        return self._live
+
+    def export(self, span: Span, parent: Any, extras: dict[int, dict[str, Any]],
+               orphans: Sequence[Span] = ()) -> None:
+        """Emit `span` and its children (plus `orphans`, at the root) as OpenTelemetry spans."""
+        api = self._api
+        attrs = self._attributes(span)
+        more = extras.get(id(span))
+        if more:
+            attrs.update(more)
+        start = int(span.start_time * 1e9)
+        kind = api.SpanKind.CLIENT if span.kind == "attempt" else api.SpanKind.INTERNAL
+        otel_span = self.tracer.start_span(span.name, context=parent, kind=kind,
+                                           attributes=attrs, start_time=start)
+        if not otel_span.is_recording():  # sampled out, or no SDK behind the API
+            return
+        if span.status != "ok":
+            message = (span.error or {}).get("message", span.status)
+            otel_span.set_status(api.Status(self._error, str(message)))
+        context = api.set_span_in_context(otel_span, parent)
+        for child in span.children:
+            self.export(child, context, extras)
+        for child in orphans:
+            self.export(child, context, extras)
+        otel_span.end(end_time=start + int(span.duration_ms * 1e6))
