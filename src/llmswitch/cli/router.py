@@ -306,6 +306,9 @@ eval_cmd.name = "eval"
 @click.option("--judge", default=None, help="Judge grader: the model that scores 0-1.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Seconds per grader command.")
+@click.option("--grader-env", "grader_env", multiple=True, metavar="NAME[=VALUE]",
+              help="Pass a variable to the command grader (repeatable); it otherwise gets only "
+                   "PATH, LANG and a temporary HOME: no keys.")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False),
     help="Outcome table to write (.jsonl); its folder is created."
@@ -325,6 +328,7 @@ def collect(
     grade_command: str | None,
     judge: str | None,
     timeout: float,
+    grader_env: tuple[str, ...],
     out: str,
     config_path: str | None,
     concurrency: int,
@@ -356,6 +360,7 @@ def collect(
             command=grade_command,
             judge=judge,
             timeout=timeout,
+            grader_env=grader_env,
             settings=settings,
             system=system,
             retry_errors=retry_errors,

@@ -623,6 +623,7 @@ def run_collect(
     command: str | None = None,
     judge: str | None = None,
     timeout: float = 30.0,
+    grader_env: Sequence[str] = (),
     settings: Mapping[str, Any] | None = None,
     system: str | None = None,
     retry_errors: bool = False,
@@ -636,7 +637,8 @@ def run_collect(
     rows = read_prompts(prompts)  # bad input fails before the config is even loaded
     switch = open_switch(config_path)
     try:
-        grade = make_grader(grader, command=command, judge=judge, switch=switch, timeout=timeout)
+        grade = make_grader(grader, command=command, judge=judge, switch=switch, timeout=timeout,
+                            env=grader_env)
     except GraderInputError as exc:
         raise CollectError(str(exc)) from None
     summary = CollectSummary(out)

@@ -5,7 +5,11 @@
 * `CommandGrader` — runs a shell command; exit status 0 means pass. The answer is on stdin and in
   the file ``$LLMSWITCH_ANSWER_FILE``; the prompt's ``test`` and ``reference`` fields are in
   ``$LLMSWITCH_TEST_FILE`` / ``$LLMSWITCH_REFERENCE_FILE``. ``{answer_file}``, ``{test_file}`` and
-  ``{reference_file}`` in the command are replaced by those (shell-quoted) paths.
+  ``{reference_file}`` in the command are replaced by those (shell-quoted) paths. The command runs
+  model-written code, so it gets a minimal environment (``PATH``, ``LANG``, a temporary ``HOME``,
+  ``TMPDIR`` and working directory, the ``LLMSWITCH_*`` file variables), never the provider keys
+  or other secrets of the parent process, plus only the variables passed explicitly
+  (``--grader-env NAME`` or ``NAME=VALUE``). That is not a sandbox: see docs/router-collect.md.
 * `JudgeGrader` — asks a judge model (through the same `Switch`) for a score from 0 to 1.
 
 A grade that could not be made (a timeout, a judge reply without a score) is a `Grade` with
@@ -141,13 +145,48 @@ class ContainsGrader:
         return Grade(float(any(normalise_answer(r) in got for r in _references(row))))
 
 
+DEFAULT_LANG = "C.UTF-8"
+
+
+def grader_env(specs: Sequence[str], parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables a command grader is given explicitly: ``NAME`` copies the parent's value,
+    ``NAME=VALUE`` sets one. Raise `GraderInputError` for a bad item or an unset ``NAME``."""
+    parent = os.environ if parent is None else parent
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise GraderInputError(f"--grader-env {spec!r}: give NAME or NAME=VALUE")
+        if not sep:
+            if name not in parent:
+                raise GraderInputError(f"--grader-env {name}: {name} is not set in this "
+                                       "environment (give NAME=VALUE to set it)")
+            value = parent[name]
+        out[name] = value
+    return out
+
+
+def minimal_env(home: str, parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What every grader command gets: the parent's ``PATH`` and ``LANG`` (``C.UTF-8`` when
+    unset), and ``HOME`` / ``TMPDIR`` in the grade's temporary folder. Nothing else."""
+    parent = os.environ if parent is None else parent
+    return {"PATH": parent.get("PATH") or os.defpath,
+            "LANG": parent.get("LANG") or DEFAULT_LANG, "HOME": home, "TMPDIR": home}
+
+
 @dataclass
 class CommandGrader:
-    """A shell command judges the answer: exit status 0 is a pass (quality 1), else 0."""
+    """A shell command judges the answer: exit status 0 is a pass (quality 1), else 0.
+
+    It runs in a fresh temporary folder with `minimal_env` plus ``env`` (the variables the
+    user passed explicitly): no provider keys or other secrets of this process.
+    """
 
     command: str
     timeout: float = 30.0
     name: str = "command"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Variables passed explicitly (``--grader-env``); they may hold secrets."""
 
     def check(self, row: PromptRow) -> None:
         """Any prompt can be graded by a command."""
@@ -155,6 +194,8 @@ class CommandGrader:
     async def grade(self, row: PromptRow, answer: str) -> Grade:
         """Run the command with the answer on stdin and in a temporary file."""
         with tempfile.TemporaryDirectory(prefix="llmswitch-grade-") as tmp:
+            home = Path(tmp, "home")
+            home.mkdir()
             files = {
                 "answer_file": _write(Path(tmp, "answer.txt"), answer),
                 "test_file": _write(Path(tmp, "test.txt"), row.test or ""),
@@ -163,7 +204,8 @@ class CommandGrader:
             command = self.command
             for key, path in files.items():
                 command = command.replace("{" + key + "}", shlex.quote(path))
-            env = {**os.environ, "LLMSWITCH_PROMPT_ID": row.prompt_id, "LLMSWITCH_TASK": row.task}
+            env = {**minimal_env(str(home)), **self.env,
+                   "LLMSWITCH_PROMPT_ID": row.prompt_id, "LLMSWITCH_TASK": row.task}
             env.update({f"LLMSWITCH_{k.upper()}": v for k, v in files.items()})
             return await self._run(command, answer, env, tmp)
 
@@ -303,15 +345,20 @@ def make_grader(
     judge: str | None = None,
     switch: Switch | None = None,
     timeout: float = 30.0,
+    env: Sequence[str] = (),
 ) -> Grader:
     """A grader by name; ``command:CMD`` and ``judge:MODEL`` are accepted shorthands.
+    ``env``: ``NAME`` / ``NAME=VALUE`` items passed to a command grader (see `grader_env`).
 
-    Raise `GraderInputError` for an unknown name or a missing command/judge model.
+    Raise `GraderInputError` for an unknown name, a missing command/judge model, or ``env``
+    given to a grader that runs no command.
     """
     if kind.startswith("command:"):
         kind, command = "command", kind.split(":", 1)[1]
     elif kind.startswith("judge:"):
         kind, judge = "judge", kind.split(":", 1)[1]
+    if env and kind != "command":
+        raise GraderInputError("--grader-env is for the command grader")
     if kind == "exact":
         return ExactGrader()
     if kind == "contains":
@@ -321,7 +368,7 @@ def make_grader(
             raise GraderInputError("the command grader needs --command 'CMD' (exit 0 = pass)")
         if timeout <= 0:
             raise GraderInputError("--timeout must be positive")
-        return CommandGrader(command, timeout)
+        return CommandGrader(command, timeout, env=grader_env(env))
     if kind == "judge":
         if not judge:
             raise GraderInputError("the judge grader needs --judge MODEL")
