@@ -162,6 +162,7 @@ async def test_a_fallback_exports_its_tree_and_one_operation_per_attempt(otel: C
     assert attrs(failed)["error.type"] == "overloaded"
     assert attrs(failed)["gen_ai.provider.name"] == "aws.bedrock"
     assert attrs(failed)["llmswitch.provider"] == "bedrock"
+    assert attrs(failed)["gen_ai.operation.name"] == "chat"  # required, even where unrecorded
     assert attrs(served)["gen_ai.provider.name"] == "gcp.gemini"
     assert "secret" not in str([attrs(s) for s in spans.values()])
 

@@ -126,6 +126,8 @@ def span_attributes(span: Span) -> dict[str, Any]:
             out[key] = value if type(value) in _SCALARS else attribute_value(value)
             if key == TTFT_MS and isinstance(value, (int, float)):
                 out[TIME_TO_FIRST_CHUNK] = value / 1000
+    if span.kind == "attempt" and OPERATION not in out:
+        out[OPERATION] = CHAT  # required on every inference span
     kind = error_type(span)
     if kind is not None:
         out[ERROR_TYPE] = kind
