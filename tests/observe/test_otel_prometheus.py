@@ -3,6 +3,11 @@ them (names, units and labels as a scrape shows them)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("opentelemetry.exporter.prometheus",
@@ -51,3 +56,14 @@ async def test_the_prometheus_exporter_serves_the_genai_metrics() -> None:
     assert any('gen_ai_token_type="input"' in t for t in tokens)
     assert any('gen_ai_token_type="output"' in t for t in tokens)
     assert 'le="0.01"' in scrape and 'le="81.92"' in scrape  # the conventions' buckets
+
+
+def test_the_documented_example_runs() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "otel_prometheus.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                          timeout=120, check=False,
+                          env={**os.environ, "LLMSWITCH_LEDGER": "off"})
+    assert done.returncode == 0, done.stderr
+    assert "'chat claude-haiku' kind=CLIENT" in done.stdout
+    assert "gen_ai.provider.name = 'aws.bedrock'" in done.stdout
+    assert 'gen_ai_token_type="output"' in done.stdout
