@@ -7,6 +7,7 @@ use `dataclasses.replace` (or `Request.with_settings`) to derive a changed copy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -19,16 +20,36 @@ ToolChoice: TypeAlias = Literal["auto", "none", "required"] | str
 
 @dataclass(frozen=True, slots=True)
 class ResponseFormat:
-    """What shape the answer must take: free text, any JSON object, or JSON matching a schema."""
+    """What shape the answer must take: free text, any JSON object, or JSON matching a schema.
+
+    A schema is checked (JSON Schema meta-schema, resolvable `$ref`s, known keywords) when the
+    format is made, so a bad one fails before any call; `Switch` then validates every answer
+    against it, asking again up to `retries` times before `SchemaError`.
+    """
 
     kind: Literal["text", "json", "json_schema"] = "text"
     schema: Mapping[str, Any] | None = None
     name: str = "response"
     strict: bool = True
+    retries: int = 2
+    """Corrective retries after an answer that does not match the schema."""
+    model: type | None = field(default=None, compare=False, repr=False)
+    """The pydantic model class the schema came from: answers are parsed into it."""
 
     def __post_init__(self) -> None:
         if self.kind == "json_schema" and self.schema is None:
             raise ValueError("ResponseFormat(kind='json_schema') needs a schema")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or (
+                self.retries < 0):
+            raise ValueError(f"response_format retries must be a whole number >= 0, "
+                             f"not {self.retries!r}")
+        if self.schema is not None and self.model is None:  # pydantic checks its own schemas
+            from llmswitch.schemacheck import SchemaProblem, compile_schema
+
+            try:
+                compile_schema(self.schema)
+            except SchemaProblem as exc:
+                raise exc.within("response_format schema") from None
 
     @classmethod
     def json_schema(cls, schema: Mapping[str, Any], name: str = "response") -> ResponseFormat:
@@ -60,14 +81,24 @@ class Settings:
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
         _check_range("top_p", self.top_p, 0.0, 1.0)
-        if self.max_tokens is not None and (
-            not isinstance(self.max_tokens, int) or self.max_tokens < 1
-        ):
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or
+                                            not isinstance(self.max_tokens, int) or
+                                            self.max_tokens < 1):
             raise ValueError(f"max_tokens must be a positive integer, not {self.max_tokens!r}")
-        if self.timeout is not None and (
-            not isinstance(self.timeout, (int, float)) or self.timeout <= 0
-        ):
+        if self.timeout is not None and (isinstance(self.timeout, bool) or
+                                         not isinstance(self.timeout, (int, float)) or
+                                         not self.timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or
+                                      not isinstance(self.seed, int)):
+            raise ValueError(f"seed must be an integer, not {self.seed!r}")
+        if self.stop and not all(isinstance(s, str) for s in self.stop):
+            raise ValueError(f"stop must be a string or a list of strings, not {self.stop!r}")
+        if not isinstance(self.response_format, ResponseFormat):
+            raise ValueError(f"response_format must be a ResponseFormat, not "
+                             f"{self.response_format!r}")
+        if not isinstance(self.extra, Mapping):
+            raise ValueError(f"extra must be a mapping of body fields, not {self.extra!r}")
         names = {t.name for t in self.tools}
         if self.tool_choice not in (None, "auto", "none", "required") and (
             self.tool_choice not in names
@@ -92,7 +123,10 @@ SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
 def coerce_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Check names and normalise convenient spellings (a str stop, dict tools, dict formats)."""
+    """Check names and normalise convenient spellings (a str stop, dict tools, dict formats).
+
+    `ValueError` names the setting when a value has the wrong shape.
+    """
     unknown = set(values) - SETTING_NAMES
     if unknown:
         raise ValueError(
@@ -104,48 +138,80 @@ def coerce_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(stop, str):
         out["stop"] = (stop,)
     elif stop is not None:
+        if not isinstance(stop, (list, tuple)):
+            raise ValueError(f"stop must be a string or a list of strings, not {stop!r}")
         out["stop"] = tuple(stop)
     if "tools" in out:
-        out["tools"] = tuple(_tool(t) for t in out["tools"] or ())
+        tools = out["tools"] or ()
+        if not isinstance(tools, (list, tuple)):
+            raise ValueError(f"tools must be a list of tools, not {tools!r}")
+        out["tools"] = tuple(_tool(i, t) for i, t in enumerate(tools))
     fmt = out.get("response_format")
-    if isinstance(fmt, (str, Mapping, type)):
+    if fmt is not None and not isinstance(fmt, ResponseFormat):
         out["response_format"] = _format(fmt)
     return out
 
 
-def _tool(value: ToolSpec | Mapping[str, Any]) -> ToolSpec:
+def _tool(index: int, value: ToolSpec | Mapping[str, Any]) -> ToolSpec:
     if isinstance(value, ToolSpec):
         return value
-    fn = value.get("function", value)
+    fn = value.get("function", value) if isinstance(value, Mapping) else None
+    if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+        raise ValueError(f"tools[{index}] must be a ToolSpec or a mapping with a 'name'")
     return ToolSpec(
-        name=str(fn["name"]),
+        name=fn["name"],
         description=str(fn.get("description", "")),
         parameters=fn.get("parameters") or {"type": "object", "properties": {}},
         strict=bool(fn.get("strict", False)),
     )
 
 
-def _format(value: str | Mapping[str, Any] | type) -> ResponseFormat:
+_WRAPPER_KEYS = frozenset({"schema", "name", "strict", "retries"})
+_FORMAT_HELP = ("response_format must be 'text', 'json', a JSON Schema, a pydantic model class, "
+                "or {'schema': ..., 'name': ..., 'retries': ...}")
+
+
+def _format(value: Any) -> ResponseFormat:
     if isinstance(value, type):
-        schema_of = getattr(value, "model_json_schema", None)  # a pydantic model class
-        if schema_of is None:
-            raise ValueError("response_format class must be a pydantic model")
-        return ResponseFormat.json_schema(schema_of(), value.__name__)
-    if value == "text" or (isinstance(value, Mapping) and value.get("type") == "text"):
+        return model_format(value)
+    if value == "text":
         return TEXT
-    if value == "json" or (isinstance(value, Mapping) and value.get("type") == "json_object"):
+    if value == "json":
         return JSON
-    if isinstance(value, Mapping) and value.get("type") == "json_schema":  # OpenAI's shape
-        inner = value.get("json_schema") or {}
-        return ResponseFormat.json_schema(inner.get("schema") or {}, str(inner.get("name",
-                                                                                  "response")))
-    if isinstance(value, Mapping) and "schema" in value:
-        return ResponseFormat.json_schema(value["schema"], str(value.get("name", "response")))
-    if isinstance(value, Mapping) and value.get("type") in ("object", "array"):
-        return ResponseFormat.json_schema(value)
-    raise ValueError(
-        "response_format must be 'text', 'json', a JSON Schema, or {'schema': ..., 'name': ...}"
-    )
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{_FORMAT_HELP}, not {value!r}")
+    kind = value.get("type")
+    if kind == "text":
+        return TEXT
+    if kind == "json_object":
+        return JSON
+    if kind == "json_schema":  # OpenAI's shape
+        inner = value.get("json_schema")
+        if not isinstance(inner, Mapping) or inner.get("schema") is None:
+            raise ValueError("response_format json_schema needs json_schema.schema")
+        return ResponseFormat("json_schema", inner["schema"], str(inner.get("name", "response")),
+                              bool(inner.get("strict", True)))
+    if "schema" in value:
+        unknown = set(value) - _WRAPPER_KEYS
+        if unknown:
+            raise ValueError(f"response_format: unknown key(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(_WRAPPER_KEYS))}")
+        schema = value["schema"]
+        if isinstance(schema, type):
+            fmt = model_format(schema)
+            return dataclasses.replace(fmt, retries=value.get("retries", fmt.retries))
+        return ResponseFormat("json_schema", schema, str(value.get("name", "response")),
+                              bool(value.get("strict", True)), value.get("retries", 2))
+    return ResponseFormat.json_schema(value)  # a bare JSON Schema (checked on creation)
+
+
+@functools.lru_cache(maxsize=128)
+def model_format(cls: type) -> ResponseFormat:
+    """A pydantic model class as a format (its JSON Schema is generated once per class)."""
+    schema_of = getattr(cls, "model_json_schema", None)
+    if schema_of is None:
+        raise ValueError(f"response_format class must be a pydantic model, not {cls.__name__}")
+    return ResponseFormat("json_schema", schema_of(), cls.__name__, model=cls)
 
 
 @dataclass(frozen=True, slots=True)

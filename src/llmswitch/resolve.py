@@ -23,6 +23,7 @@ from llmswitch.models import Model
 from llmswitch.providers.http_model import HttpModel
 from llmswitch.providers.provider import Provider, TransportFactory
 from llmswitch.providers.specs import SPECS
+from llmswitch.strategies.guard import SchemaGuard
 from llmswitch.strategies.preset import Preset
 from llmswitch.strategies.registry import RouteContext, build_route
 
@@ -65,9 +66,18 @@ class Resolver:
         self.models: dict[str, Model] = {}
         self.services: dict[str, Any] = {}
         self._building: list[str] = []
+        self._guarded: dict[str, SchemaGuard] = {}
 
     def model(self, name: str) -> Model:
-        """The model for `name` (built once, then cached)."""
+        """The model to call for `name` at the top level: `resolve(name)` behind a
+        `SchemaGuard`, which validates answers to requests that carry a schema."""
+        guarded = self._guarded.get(name)
+        if guarded is None or guarded.unguarded is not self.models.get(name):
+            guarded = self._guarded[name] = SchemaGuard(self.resolve(name))
+        return guarded
+
+    def resolve(self, name: str) -> Model:
+        """The model for `name` (built once, then cached); routes' targets resolve here."""
         cached = self.models.get(name)
         if cached is not None:
             return cached
@@ -85,7 +95,7 @@ class Resolver:
     def _build(self, name: str) -> Model:
         if name in self.config.routes:
             return build_route(RouteContext(
-                name, self.config.routes[name], self.config, self.catalog, self.model,
+                name, self.config.routes[name], self.config, self.catalog, self.resolve,
                 self.services,
             ))
         entry = self.config.models.get(name)
@@ -107,7 +117,7 @@ class Resolver:
 
     def _entry(self, name: str, entry: ModelEntry) -> Model:
         if entry.model is not None:
-            inner = self.model(entry.model)
+            inner = self.resolve(entry.model)
         elif entry.provider is not None:
             inner = self.provider_model(name, entry.provider, entry.name or name)
         elif "/" in name:

@@ -17,20 +17,20 @@ validation is retried with the errors fed back (bounded by `retries`), then `Sch
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
 from llmswitch.catalog.card import ModelCard
-from llmswitch.errors import LLMSwitchError, SchemaError
+from llmswitch.errors import BadRequestError, LLMSwitchError, ResponseError, SchemaError
 from llmswitch.messages import Message, MessagesInput, ToolCall, ToolSpec, to_messages
 from llmswitch.models import Model
-from llmswitch.request import Request, ResponseFormat
-from llmswitch.results import Completion
+from llmswitch.request import Request, ResponseFormat, model_format
+from llmswitch.results import Completion, StreamEnd, StreamEvent, StreamNotice
+from llmswitch.schemacheck import MAX_ERRORS, SchemaProblem, compile_schema, unsatisfiable, validate
 from llmswitch.strategies._tally import Tally
 
 T = TypeVar("T")
@@ -38,10 +38,11 @@ M = TypeVar("M", bound=BaseModel)
 Mode = Literal["auto", "native", "tool", "prompt"]
 MODES: tuple[Mode, ...] = ("auto", "native", "tool", "prompt")
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
-    "integer": (int,), "number": (int, float), "null": (type(None),),
-}
+__all__ = [
+    "MODES", "Mode", "Schema", "SchemaProblem", "Structured", "complete_structured", "enforce",
+    "enforce_stream", "extract_json", "run_structured", "schema_problem", "unsatisfiable",
+    "validate",
+]
 
 
 def extract_json(text: str) -> Any:
@@ -63,120 +64,6 @@ def extract_json(text: str) -> Any:
     raise ValueError("the answer contains no JSON value")
 
 
-def validate(value: Any, schema: Mapping[str, Any], path: str = "$",
-             root: Mapping[str, Any] | None = None) -> list[str]:
-    """Errors of `value` against a JSON Schema (the common subset; empty list when valid)."""
-    root = root if root is not None else schema
-    if "$ref" in schema:
-        return validate(value, _ref(root, str(schema["$ref"])), path, root)
-    errors: list[str] = []
-    kinds = schema.get("type")
-    if kinds is not None:
-        names = [kinds] if isinstance(kinds, str) else list(kinds)
-        if not any(_is(value, k) for k in names):
-            return [f"{path}: expected {' or '.join(names)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} is not one of {schema['enum']}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: must be {schema['const']!r}")
-    errors += _bounds(value, schema, path)
-    if isinstance(value, dict):
-        errors += _object(value, schema, path, root)
-    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        for i, item in enumerate(value):
-            errors += validate(item, schema["items"], f"{path}[{i}]", root)
-    for key in ("allOf", "anyOf", "oneOf"):
-        subs = schema.get(key)
-        if not subs:
-            continue
-        passed = sum(not validate(value, s, path, root) for s in subs)
-        if (key == "allOf" and passed < len(subs)) or (key == "anyOf" and passed == 0) or (
-                key == "oneOf" and passed != 1):
-            errors.append(f"{path}: does not match {key}")
-    return errors
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _TYPES.get(kind, (object,)))
-
-
-def _ref(root: Mapping[str, Any], ref: str) -> Mapping[str, Any]:
-    node: Any = root
-    for part in ref.lstrip("#/").split("/") if ref != "#" else []:
-        node = node.get(part) if isinstance(node, Mapping) else None
-    if not isinstance(node, Mapping):
-        raise ValueError(f"cannot resolve $ref {ref!r}")
-    return node
-
-
-def _bounds(value: Any, s: Mapping[str, Any], path: str) -> list[str]:
-    out: list[str] = []
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in s and value < s["minimum"]:
-            out.append(f"{path}: {value} < minimum {s['minimum']}")
-        if "maximum" in s and value > s["maximum"]:
-            out.append(f"{path}: {value} > maximum {s['maximum']}")
-    if isinstance(value, str):
-        if len(value) < s.get("minLength", 0):
-            out.append(f"{path}: shorter than {s['minLength']} characters")
-        if len(value) > s.get("maxLength", math.inf):
-            out.append(f"{path}: longer than {s['maxLength']} characters")
-        if "pattern" in s and re.search(str(s["pattern"]), value) is None:
-            out.append(f"{path}: does not match pattern {s['pattern']!r}")
-    if isinstance(value, list):
-        if len(value) < s.get("minItems", 0):
-            out.append(f"{path}: fewer than {s['minItems']} items")
-        if len(value) > s.get("maxItems", math.inf):
-            out.append(f"{path}: more than {s['maxItems']} items")
-    return out
-
-
-def _object(value: dict[str, Any], s: Mapping[str, Any], path: str,
-            root: Mapping[str, Any]) -> list[str]:
-    out = [f"{path}: missing required property {k!r}" for k in s.get("required", ())
-           if k not in value]
-    props: Mapping[str, Any] = s.get("properties") or {}
-    extra = s.get("additionalProperties", True)
-    for key, item in value.items():
-        if key in props:
-            out += validate(item, props[key], f"{path}.{key}", root)
-        elif extra is False:
-            out.append(f"{path}: unexpected property {key!r}")
-        elif isinstance(extra, Mapping):
-            out += validate(item, extra, f"{path}.{key}", root)
-    return out
-
-
-def unsatisfiable(schema: Mapping[str, Any], path: str = "$") -> str | None:
-    """Why no value can match `schema` (contradictory bounds, empty enum, …), else `None`."""
-    pairs = (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems"))
-    for low, high in pairs:
-        if low in schema and high in schema and schema[low] > schema[high]:
-            return f"{path}: {low} {schema[low]} > {high} {schema[high]}"
-    if "enum" in schema and not schema["enum"]:
-        return f"{path}: enum is empty"
-    if isinstance(schema.get("type"), list) and not schema["type"]:
-        return f"{path}: type list is empty"
-    props: Mapping[str, Any] = schema.get("properties") or {}
-    if schema.get("additionalProperties") is False:
-        missing = [k for k in schema.get("required", ()) if k not in props]
-        if missing:
-            return f"{path}: requires {missing} but allows no such property"
-    for key, sub in props.items():
-        if isinstance(sub, Mapping) and key in schema.get("required", ()):
-            why = unsatisfiable(sub, f"{path}.{key}")
-            if why:
-                return why
-    items = schema.get("items")
-    if isinstance(items, Mapping) and schema.get("minItems", 0) > 0:
-        return unsatisfiable(items, f"{path}[]")
-    return None
-
-
 @dataclass(frozen=True)
 class Schema(Generic[T]):
     """A target shape: a JSON Schema, optionally backed by a pydantic model that parses it."""
@@ -188,14 +75,24 @@ class Schema(Generic[T]):
     @classmethod
     def of(cls, spec: type[BaseModel] | Mapping[str, Any] | Schema[Any],
            name: str | None = None) -> Schema[Any]:
-        """From a pydantic model class, a JSON Schema mapping, or a `Schema`."""
+        """From a pydantic model class, a JSON Schema mapping, or a `Schema`.
+
+        A mapping is checked first (`SchemaProblem`, a `ValueError`, names the bad keyword).
+        """
         if isinstance(spec, Schema):
             return spec
         if isinstance(spec, type) and issubclass(spec, BaseModel):
-            return Schema(spec.model_json_schema(), name or spec.__name__, spec)
+            fmt = model_format(spec)
+            return Schema(fmt.schema or {}, name or spec.__name__, spec)
         if isinstance(spec, Mapping):
+            compile_schema(spec)
             return Schema(dict(spec), name or str(spec.get("title") or "response"))
         raise TypeError("schema must be a pydantic model class or a JSON Schema mapping")
+
+    @classmethod
+    def of_format(cls, fmt: ResponseFormat) -> Schema[Any]:
+        """The schema of a `json_schema` response format (already checked when it was made)."""
+        return Schema(fmt.schema or {}, fmt.name, fmt.model)
 
     def parse(self, text: str) -> tuple[T | None, list[str]]:
         """The validated value of an answer, or the errors to feed back."""
@@ -208,9 +105,19 @@ class Schema(Generic[T]):
                 return self.model.model_validate(raw), []  # type: ignore[return-value]
             except ValidationError as exc:
                 return None, [f"$.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                              for e in exc.errors()][:8]
-        errors = validate(raw, self.json_schema)
-        return (raw, []) if not errors else (None, errors[:8])
+                              for e in exc.errors()][:MAX_ERRORS]
+        errors = compile_schema(self.json_schema).errors(raw)
+        return (raw, []) if not errors else (None, errors)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` cannot be used (bad keyword, unresolvable `$ref`, unsatisfiable), else
+    `None`."""
+    try:
+        compile_schema(schema)
+    except SchemaProblem as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -237,7 +144,10 @@ def choose_mode(mode: Mode, card: ModelCard | None) -> Mode:
 def shaped_request(request: Request, schema: Schema[Any], mode: Mode) -> Request:
     """The request asking for the schema in this mode (a copy; the caller's is untouched)."""
     if mode == "native":
-        fmt = ResponseFormat.json_schema(schema.json_schema, _wire_name(schema.name))
+        if request.settings.response_format.schema is schema.json_schema:
+            return request  # the caller's own format (name, strict, retries kept)
+        fmt = ResponseFormat("json_schema", schema.json_schema, _wire_name(schema.name),
+                             model=schema.model)
         return request.with_settings(response_format=fmt)
     if mode == "tool":
         tool = ToolSpec(_wire_name(schema.name), "Return the answer as these arguments.",
@@ -285,6 +195,39 @@ def _feedback(request: Request, completion: Completion, mode: Mode,
     return request.with_messages([*request.messages, *extra])
 
 
+def _unparsed(request: Request, completion: Completion, mode: Mode) -> bool:
+    """An answer that is not the JSON answer: a refusal, or a call of one of the caller's
+    own tools (the schema applies to the final answer, after the tools have run)."""
+    if completion.refusal is not None and not completion.text.strip():
+        return True
+    return mode != "tool" and bool(completion.tool_calls) and bool(request.settings.tools)
+
+
+def _judge(schema: Schema[Any], completion: Completion, mode: Mode) -> tuple[Any, list[str]]:
+    value, errors = schema.parse(answer_text(completion, mode))
+    if errors and completion.finish_reason == "length":
+        errors = [f"the answer was cut at max_tokens ({completion.usage.output_tokens} "
+                  "tokens) before it was complete", *errors[1:]]
+    return value, errors
+
+
+def _valid(tally: Tally, model: Model, completion: Completion, mode: Mode, value: Any,
+           attempt: int) -> Completion:
+    tally.decide(model.name, f"valid on attempt {attempt}", attempts=attempt)
+    text = _canonical(answer_text(completion, mode))
+    return tally.result(completion.replace(text=text, tool_calls=(), parsed=value))
+
+
+def _gave_up(tally: Tally, where: str, attempts: int, errors: list[str]) -> SchemaError:
+    tally.decide("", f"no valid answer in {attempts} attempts", attempts=attempts)
+    tries = f"{attempts} attempts" if attempts != 1 else "1 attempt"
+    return tally.fail(SchemaError(
+        f"{where}: the answer did not match the schema after {tries}: "
+        + "; ".join(errors), attempts=attempts,
+        hint="raise max_tokens if answers were cut; else loosen the schema, raise retries, "
+        "or use a stronger model"))
+
+
 async def run_structured(
     model: Model,
     request: Request,
@@ -299,7 +242,7 @@ async def run_structured(
     """Ask `model` for `schema` with up to `retries` corrective retries.
 
     Raises `SchemaError` (trace: every attempt) when no attempt validates; provider errors
-    propagate with the attempts so far in their trace.
+    propagate with the attempts so far in their trace. The completion's `parsed` is the value.
     """
     chosen = choose_mode(mode, card)
     tally = Tally(span_name or where, "structured", **{"llmswitch.structured.mode": chosen})
@@ -312,23 +255,86 @@ async def run_structured(
         except LLMSwitchError as exc:
             tally.failed(exc)
             raise tally.fail(exc) from None
-        value, errors = schema.parse(answer_text(completion, chosen))
-        if errors and completion.finish_reason == "length":
-            errors = [f"the answer was cut at max_tokens ({completion.usage.output_tokens} "
-                      "tokens) before it was complete", *errors[1:]]
+        value, errors = _judge(schema, completion, chosen)
         if not errors:
-            tally.decide(model.name, f"valid on attempt {attempt}", attempts=attempt)
-            text = _canonical(answer_text(completion, chosen))
-            done = tally.result(completion.replace(text=text, tool_calls=()))
-            return Structured(value, done, attempt, chosen)  # type: ignore[arg-type]
-        current = _feedback(base if attempt == 1 else current, completion, chosen, errors)
-    attempts = retries + 1
-    tally.decide("", f"no valid answer in {attempts} attempts", attempts=attempts)
-    raise tally.fail(SchemaError(
-        f"{where}: the answer did not match the schema after {attempts} attempts: "
-        + "; ".join(errors), attempts=attempts,
-        hint="raise max_tokens if answers were cut; else loosen the schema, raise retries, "
-        "or use a stronger model"))
+            done = _valid(tally, model, completion, chosen, value, attempt)
+            return Structured(value, done, attempt, chosen)
+        current = _feedback(current, completion, chosen, errors)
+    raise _gave_up(tally, where, retries + 1, errors)
+
+
+async def enforce(model: Model, request: Request, where: str) -> Completion:
+    """`model`'s answer to a request whose `response_format` has a schema, validated: asked
+    again with the errors up to the format's `retries` times, then `SchemaError`. The request
+    is sent as it is (the provider's own JSON-Schema output); refusals and calls of the
+    caller's tools come back unvalidated, with `parsed` `None`."""
+    fmt = request.settings.response_format
+    schema: Schema[Any] = Schema.of_format(fmt)
+    tally = Tally(f"schema {where}", "structured", **{"llmswitch.structured.mode": "native"})
+    current = request
+    errors: list[str] = []
+    for attempt in range(1, fmt.retries + 2):
+        try:
+            completion = tally.add(await model.complete(current))
+        except LLMSwitchError as exc:
+            tally.failed(exc)
+            raise tally.fail(exc) from None
+        if _unparsed(request, completion, "native"):
+            tally.decide(model.name, "not a JSON answer (refusal or tool call)")
+            return completion if attempt == 1 else tally.result(completion)
+        value, errors = _judge(schema, completion, "native")
+        if not errors:
+            if attempt == 1:  # the common case: the answer as it came, trace unchanged
+                return completion.replace(text=_canonical(completion.text), parsed=value)
+            return _valid(tally, model, completion, "native", value, attempt)
+        current = _feedback(current, completion, "native", errors)
+    raise _gave_up(tally, where, fmt.retries + 1, errors)
+
+
+async def enforce_stream(model: Model, request: Request, where: str
+                         ) -> AsyncIterator[StreamEvent]:
+    """`enforce` for a stream: each attempt's events are relayed as they come; an attempt
+    that fails the schema is followed by a `StreamNotice("schema_retry", …)` and the next
+    attempt's events; the final `StreamEnd` carries the valid answer (`parsed` set) with
+    usage and cost summed over every attempt."""
+    fmt = request.settings.response_format
+    schema: Schema[Any] = Schema.of_format(fmt)
+    tally = Tally(f"schema {where}", "structured", **{"llmswitch.structured.mode": "native"})
+    current = request
+    errors: list[str] = []
+    for attempt in range(1, fmt.retries + 2):
+        final: Completion | None = None
+        events = model.stream(current)
+        try:
+            async for event in events:
+                if isinstance(event, StreamEnd):
+                    final = tally.add(event.completion)
+                    break
+                yield event
+        except LLMSwitchError as exc:
+            tally.failed(exc)
+            raise tally.fail(exc) from None
+        finally:
+            closer = getattr(events, "aclose", None)
+            if closer is not None:
+                await closer()
+        if final is None:
+            raise tally.fail(ResponseError(f"{where}: the stream ended without a final result"))
+        if _unparsed(request, final, "native"):
+            tally.decide(model.name, "not a JSON answer (refusal or tool call)")
+            yield StreamEnd(final if attempt == 1 else tally.result(final))
+            return
+        value, errors = _judge(schema, final, "native")
+        if not errors:
+            yield StreamEnd(final.replace(text=_canonical(final.text), parsed=value)
+                            if attempt == 1 else
+                            _valid(tally, model, final, "native", value, attempt))
+            return
+        if attempt <= fmt.retries:
+            yield StreamNotice("schema_retry", f"attempt {attempt} did not match the schema "
+                               f"({errors[0]}); asking again")
+        current = _feedback(current, final, "native", errors)
+    raise _gave_up(tally, where, fmt.retries + 1, errors)
 
 
 @overload
@@ -355,15 +361,24 @@ async def complete_structured(
     retries: int = 2,
     **settings: Any,
 ) -> Structured[Any]:
-    """Ask `switch`'s model (a name, alias or route) for a validated value of `schema`."""
+    """Ask `switch`'s model (a name, alias or route) for a validated value of `schema`.
+
+    A schema that cannot be checked is a `BadRequestError` naming the keyword, one no value
+    can match a `SchemaError`; both before any call.
+    """
     from llmswitch.routing.capability import card_for
 
-    shape = Schema.of(schema)
-    why = unsatisfiable(shape.json_schema)
-    if why:
-        raise SchemaError(f"schema {shape.name!r} cannot be satisfied: {why}", attempts=0)
+    try:
+        shape = Schema.of(schema)
+    except SchemaProblem as exc:
+        if exc.unsatisfiable:
+            name = str(schema.get("title") or "response") if isinstance(schema, Mapping) else ""
+            raise SchemaError(f"schema {name!r} {exc.problem}", attempts=0) from None
+        raise BadRequestError(str(exc.within("schema"))) from None
     name = model or switch.config.default_model
     request = switch.request(to_messages(messages), **settings)
     card = card_for(name, switch.config, switch.catalog)
-    return await run_structured(switch.model(name), request, shape, mode=mode,
+    target = switch.model(name)
+    target = getattr(target, "unguarded", target)  # this function does the validating
+    return await run_structured(target, request, shape, mode=mode,
                                 retries=retries, card=card, where=f"structured {name}")

@@ -42,7 +42,7 @@ from llmswitch.results import Completion
 from llmswitch.routing.capability import card_for
 from llmswitch.strategies._tally import Tally
 from llmswitch.strategies.registry import RouteContext
-from llmswitch.structured import Schema, run_structured, unsatisfiable
+from llmswitch.structured import Schema, run_structured, schema_problem
 
 _REF = re.compile(r"\{\{|\}\}|\{([A-Za-z_][\w-]*)((?:\.[\w-]+)*)\}")
 INPUT = "input"
@@ -224,8 +224,8 @@ def build(ctx: RouteContext) -> Model:
         if not isinstance(target, str) or not isinstance(prompt, str):
             raise ctx.fail(f"step {name!r} needs 'target' (a model or route) and 'prompt'")
         schema = spec.get("schema")
-        if schema is not None and (why := unsatisfiable(schema)):
-            raise ctx.fail(f"step {name!r}: schema cannot be satisfied: {why}")
+        if schema is not None and (why := schema_problem(schema)):
+            raise ctx.fail(f"step {name!r}: schema: {why}")
         try:
             settings = coerce_settings(spec.get("settings") or {})
         except ValueError as exc:

@@ -37,7 +37,8 @@ from llmswitch.messages import Message
 from llmswitch.models import Model
 from llmswitch.request import Request
 from llmswitch.results import Completion
-from llmswitch.structured import extract_json, validate
+from llmswitch.schemacheck import SchemaProblem, compile_schema, validate
+from llmswitch.structured import extract_json
 
 _REFUSAL = re.compile(r"\b(?:I can(?:no|')t (?:help|assist|do that|provide)|I(?: am|'m) (?:unable|"
                       r"not able) to|I won't|as an AI(?: language model)?|I must decline)\b",
@@ -128,6 +129,11 @@ class SchemaCheck(_Base):
     name = "schema"
 
     def __init__(self, schema: Mapping[str, Any] | None = None) -> None:
+        if schema is not None:
+            try:
+                compile_schema(schema)
+            except SchemaProblem as exc:  # a ValueError naming the bad keyword
+                raise exc.within("schema check") from None
         self.schema = schema
 
     async def evaluate(self, request: Request, answer: Completion, model: Model) -> Verdict:
@@ -137,7 +143,10 @@ class SchemaCheck(_Base):
             value = extract_json(text)
         except ValueError:
             return Verdict(False, "answer is not JSON", 0.0)
-        errors = validate(value, schema) if schema else []
+        try:
+            errors = validate(value, schema) if schema else []
+        except SchemaProblem as exc:  # a request's schema is checked when it is made
+            return Verdict(False, f"schema: {exc}", 0.0)
         if errors:
             return Verdict(False, f"{len(errors)} schema error(s): {errors[0]}", 0.0)
         return Verdict(True, "valid JSON" + (" for the schema" if schema else ""), 1.0)

@@ -1,4 +1,9 @@
-"""`Preset`: a model with default settings and an optional system prompt (a configured alias)."""
+"""`Preset`: a model with default settings and an optional system prompt (a configured alias).
+
+When the defaults carry a schema `response_format` the caller did not override, the preset
+validates the answers itself (`llmswitch.structured.enforce`), as `Switch` does for a schema
+the caller sent.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ class Preset(Model):
         self.name = name
         self.inner = inner
         self.defaults = coerce_settings(settings or {})
+        Settings(**self.defaults)  # every value checked now (ValueError), not on the first call
+        fmt = self.defaults.get("response_format")
+        self._schema = fmt is not None and fmt.schema is not None
         self.system = system
 
     def apply(self, request: Request) -> Request:
@@ -44,11 +52,26 @@ class Preset(Model):
 
     async def complete(self, request: Request) -> Completion:
         """Delegate with defaults applied."""
-        return await self.inner.complete(self.apply(request))
+        applied = self.apply(request)
+        if self._schema and self._adds_schema(request, applied):
+            from llmswitch.structured import enforce
+
+            return await enforce(self.inner, applied, self.name)
+        return await self.inner.complete(applied)
 
     def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Delegate with defaults applied."""
-        return self.inner.stream(self.apply(request))
+        applied = self.apply(request)
+        if self._schema and self._adds_schema(request, applied):
+            from llmswitch.structured import enforce_stream
+
+            return enforce_stream(self.inner, applied, self.name)
+        return self.inner.stream(applied)
+
+    @staticmethod
+    def _adds_schema(request: Request, applied: Request) -> bool:
+        return (request.settings.response_format.schema is None
+                and applied.settings.response_format.schema is not None)
 
     async def aclose(self) -> None:
         """Close the wrapped model."""

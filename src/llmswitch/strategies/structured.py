@@ -26,8 +26,9 @@ from llmswitch.models import Model
 from llmswitch.request import Request
 from llmswitch.results import Completion
 from llmswitch.routing.capability import card_for
+from llmswitch.schemacheck import SchemaProblem, compile_schema
 from llmswitch.strategies.registry import RouteContext
-from llmswitch.structured import MODES, Mode, Schema, run_structured, unsatisfiable
+from llmswitch.structured import MODES, Mode, Schema, run_structured
 
 
 class StructuredModel(Model):
@@ -37,17 +38,22 @@ class StructuredModel(Model):
                  mode: Mode = "auto", retries: int = 2, card: ModelCard | None = None) -> None:
         self.name, self.inner, self.schema = name, inner, schema
         self.mode, self.retries, self.card = mode, retries, card
+        self._shape: Schema[Any] | None = Schema.of(schema) if schema is not None else None
+        # Without its own schema this route validates the request's: no second check needed.
+        self.enforces_schema = schema is None
 
     async def complete(self, request: Request) -> Completion:
         """Ask for the schema and return the first valid answer (`SchemaError` otherwise)."""
-        schema = self.schema or request.settings.response_format.schema
-        if schema is None:
+        fmt = request.settings.response_format
+        if self._shape is not None:
+            shape = self._shape
+        elif fmt.schema is not None:  # checked when the request was made
+            shape = Schema.of_format(fmt)
+        else:
             raise BadRequestError(f"routes.{self.name}: no schema: set 'schema' on the route "
                                   "or send a response_format with a JSON Schema")
-        if self.schema is None and (why := unsatisfiable(schema)):
-            raise BadRequestError(f"routes.{self.name}: the schema cannot be satisfied: {why}")
         base = request.with_settings(response_format="text")
-        result = await run_structured(self.inner, base, Schema.of(schema), mode=self.mode,
+        result = await run_structured(self.inner, base, shape, mode=self.mode,
                                       retries=self.retries, card=self.card,
                                       where=f"routes.{self.name}", span_name=self.name)
         return result.completion
@@ -69,11 +75,10 @@ def build(ctx: RouteContext) -> Model:
     target = str(ctx.route.targets[0])
     schema = ctx.option("schema")
     if schema is not None:
-        if not isinstance(schema, Mapping):
-            raise ctx.fail("'schema' must be a JSON Schema mapping")
-        why = unsatisfiable(schema)
-        if why:
-            raise ctx.fail(f"the schema cannot be satisfied: {why}")
+        try:
+            compile_schema(schema)
+        except SchemaProblem as exc:
+            raise ctx.fail(str(exc.within("schema"))) from None
     mode = ctx.option("mode", "auto")
     if mode not in MODES:
         raise ctx.fail(f"mode {mode!r} is not one of {', '.join(MODES)}")
