@@ -48,7 +48,10 @@ class JSONErrorsCommand(click.Command):
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds for the whole call.")
 @click.option("--schema", default=None,
-              help="JSON Schema for the answer: a file path or inline JSON.")
+              help="JSON Schema for the answer: a file path or inline JSON. The answer is "
+                   "validated (Draft 2020-12) and asked for again when it does not match.")
+@click.option("--schema-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="With --schema: corrective retries before failing with schema_failed.")
 @click.option("--json-mode", is_flag=True, help="Ask for any JSON object.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
               help="Request metadata for routing rules (repeatable), e.g. --meta task=sql.")
@@ -65,6 +68,7 @@ def chat(
     seed: int | None,
     timeout: float | None,
     schema: str | None,
+    schema_retries: int,
     json_mode: bool,
     meta: tuple[str, ...],
 ) -> None:
@@ -82,7 +86,8 @@ def chat(
     }
     try:
         if schema is not None:
-            settings["response_format"] = {"schema": _load_schema(schema), "name": "response"}
+            settings["response_format"] = {"schema": _load_schema(schema), "name": "response",
+                                           "retries": schema_retries}
         elif json_mode:
             settings["response_format"] = "json"
         metadata = _parse_meta(meta)
@@ -171,35 +176,34 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
-
-
 def _load_schema(value: str) -> Any:
-    text = value
-    if not value.lstrip().startswith("{"):
+    """The JSON Schema of `--schema` (inline JSON or a file), checked before any call."""
+    text, where = value, "--schema"
+    if not value.lstrip().startswith(("{", "[")):
         path = Path(value)
-        if path.is_dir():
-            raise BadRequestError(f"--schema: {value!r} is a directory, not a JSON Schema file")
-        if not path.is_file():
-            raise BadRequestError(f"--schema: no such file {value!r} (and not inline JSON)")
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadRequestError(f"--schema: cannot read {value}: {exc}") from None
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError:  # e.g. a name too long to be a path
+            is_dir = is_file = False
+        if is_dir:
+            raise BadRequestError(f"--schema: {value!r} is a directory, not a JSON Schema file")
+        if is_file:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadRequestError(f"--schema: cannot read {value}: {exc}") from None
+            where = f"--schema {value}"
     try:
         schema = json.loads(text)
     except ValueError as exc:
-        raise BadRequestError(f"--schema: not valid JSON: {exc}") from None
-    if not isinstance(schema, dict):
-        raise BadRequestError("--schema: a JSON Schema must be an object")
-    from llmswitch.structured import unsatisfiable
+        if where == "--schema" and not value.lstrip().startswith(("{", "[")):
+            raise BadRequestError(f"--schema: no such file {value!r} (and not inline JSON)"
+                                  ) from None
+        raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
+    from llmswitch.schemacheck import SchemaProblem, compile_schema
 
-    kinds = schema.get("type")
-    for kind in kinds if isinstance(kinds, list) else [kinds]:
-        if kind is not None and kind not in JSON_TYPES:
-            raise BadRequestError(f"--schema: unknown type {kind!r}; use one of "
-                                  + ", ".join(sorted(JSON_TYPES)))
-    why = unsatisfiable(schema)
-    if why:
-        raise BadRequestError(f"--schema: no value can satisfy it ({why})")
+    try:
+        compile_schema(schema)
+    except SchemaProblem as exc:
+        raise BadRequestError(str(exc.within(where))) from None
     return schema

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "router": "llmswitch.cli.router:router",
     "traces": "llmswitch.cli.traces:traces",
     "serve": "llmswitch.cli.serve:serve",
+    "plan": "llmswitch.cli.plan:plan",
 }
 
 
@@ -66,16 +67,21 @@ def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: warnings as one line, no tracebacks, exit 130 on Ctrl-C."""
+    """Entry point: warnings as one line, no tracebacks, exit 130 on Ctrl-C. With `--json`,
+    every failure (usage errors and Ctrl-C included) prints the JSON error object."""
     warnings.showwarning = _show_warning
     args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
     try:
         cli.main(args=args, prog_name="llmswitch", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        _interrupted()
+        _interrupted(as_json)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        if as_json:
+            _json_error("bad_request", exc.format_message())
+            sys.exit(1)
         exc.show()
         sys.exit(exc.exit_code)
     except BrokenPipeError:
@@ -86,12 +92,26 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # pragma: no cover - last resort, never a traceback for users
         if os.environ.get("LLMSWITCH_DEBUG"):
             raise
+        if as_json:
+            _json_error("internal", f"{type(exc).__name__}: {exc}")
         click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
                    "(set LLMSWITCH_DEBUG=1 for details)", err=True)
         sys.exit(1)
 
 
-def _interrupted() -> None:
+def _json_error(kind: str, message: str) -> None:
+    """The public `{"error": {...}}` object on stdout (as `cli.output.error_json` builds it)."""
+    import json
+
+    error = {"type": kind, "message": message, "provider": None, "model": None,
+             "status": None}
+    with contextlib.suppress(Exception):
+        click.echo(json.dumps({"error": error}, ensure_ascii=False))
+
+
+def _interrupted(as_json: bool = False) -> None:
+    if as_json:
+        _json_error("cancelled", "interrupted (Ctrl-C) before the command finished")
     click.echo("interrupted", err=True)
     with contextlib.suppress(Exception):
         sys.stdout.flush()

@@ -69,5 +69,5 @@ def open_switch(config_path: str | None, as_json: bool) -> Switch:
     """A Switch for a CLI command, with config errors printed the CLI way."""
     try:
         return Switch(config_path)
-    except LLMSwitchError as exc:
+    except Exception as exc:  # a config error, or (a bug) anything else: never a traceback
         fail(exc, as_json)

@@ -112,9 +112,22 @@ def explain(exc: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
+def check_settings(settings: Mapping[str, Any], where: str) -> None:
+    """`ConfigError` naming `where` unless `settings` are valid call settings."""
+    from llmswitch.request import Settings, coerce_settings
+
+    try:
+        Settings(**coerce_settings(settings))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def check_entries(config: Config) -> None:
-    """Checks pydantic cannot express: unknown model-entry keys, names that clash."""
+    """Checks pydantic cannot express: unknown model-entry keys, alias settings (names,
+    ranges, schemas), names that clash."""
     for name, entry in config.models.items():
+        if entry.settings:
+            check_settings(entry.settings, f"{config.source}: models.{name}.settings")
         bad = entry.unknown_fields()
         if bad:
             raise ConfigError(
