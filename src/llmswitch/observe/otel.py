@@ -150,7 +150,8 @@ class OtelObserver:
     def on_completion(self, name: str, request: Request, completion: Completion) -> None:
         """Export the trace of an answered request."""
         if completion.trace is not None:
-            self._emit(completion.trace, (), request, completion, completion.trace_id)
+            self._emit(completion.trace, (), request, completion,
+                       getattr(completion, "trace_id", None))
 
     def on_error(self, name: str, request: Request, error: BaseException) -> None:
         """Export the trace of a failed request."""
@@ -165,18 +166,19 @@ class OtelObserver:
         try:
             spans = self._spans or self._bind_spans()
             metrics = self._metrics or self._bind_metrics()
-            if spans is None and metrics is None:
+            live = spans if spans is not None and spans.ready() else None
+            if live is None and metrics is None:
                 return
             in_tree = trace.attempts()
             seen = {id(s) for s in in_tree}
             orphans = [s for s in registered if id(s) not in seen]
-            if spans is not None and spans.ready():
+            if live is not None:
                 extras: dict[int, dict[str, Any]] = {}
                 if trace_id:
                     extras[id(trace)] = {TRACE_ID: trace_id}
                 if self.content:
                     _add_content(extras, trace, in_tree, request, completion)
-                spans.export(trace, None, extras, orphans)
+                live.export(trace, None, extras, orphans)
             if metrics is not None:
                 metrics.record(in_tree)
                 metrics.record(orphans)
