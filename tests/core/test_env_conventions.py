@@ -9,6 +9,7 @@ passes its environment to the Switch explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -41,10 +42,9 @@ async def sent_url(provider: str, env: dict[str, str], config: dict[str, Any] | 
     seen: list[httpx.Request] = []
     async with Switch(config or {}, env=env,
                       transports={provider: recorder(fixture or default_fixture, seen)}) as sw:
-        try:
+        # The URL is what these tests check, not the answer's shape.
+        with contextlib.suppress(Exception):
             await sw.complete(model, "hi")
-        except Exception:  # the URL is what these tests check, not the answer's shape
-            pass
     assert seen, "no request was sent"
     return str(seen[0].url)
 
