@@ -14,6 +14,7 @@ Values shorter than `MIN_SECRET` characters are not scrubbed (they would redact 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -90,10 +91,11 @@ class Scrubber:
             if exc is None or id(exc) in seen:
                 continue
             seen.add(id(exc))
-            for attr in ("message", "hint", "body"):
-                if isinstance(getattr(exc, attr, None), str | bytes | dict | list | tuple):
-                    setattr(exc, attr, self.value(getattr(exc, attr)))
-            exc.args = self.value(exc.args)
+            for attr in ("message", "hint", "body", "args"):
+                value = getattr(exc, attr, None)
+                if isinstance(value, str | bytes | dict | list | tuple):
+                    with contextlib.suppress(AttributeError, TypeError):  # read-only in some
+                        setattr(exc, attr, self.value(value))
             span = getattr(exc, "trace", None)
             if span is not None:
                 self.span(span)
