@@ -3,7 +3,9 @@
 A typical structured answer (an invoice-like object: strings, numbers with bounds, an enum, an
 array of 5 line items, `$defs`/`$ref`) is validated many times; each library's one-off costs
 (import, meta-schema check, compile) are timed separately. fastjsonschema is optional here:
-without it installed only jsonschema is measured.
+without it installed only jsonschema is measured (it implements drafts 4-7 and 2019-09, not
+2020-12: `prefixItems` is ignored). Then the whole `Switch.complete` call on a fake model,
+without a schema (the guard's pass-through), with the dict schema, and with a pydantic model.
 
     python benchmarks/schema_validation.py   # prints a table; writes results/schema_validation.json
 """
@@ -91,12 +93,66 @@ def measure_fastjsonschema() -> dict[str, float] | None:
             "validate_us": per_call_us(lambda: compiled(ANSWER))}
 
 
+def measure_switch() -> dict[str, float]:
+    """CPU µs per `Switch.complete` on a fake model: direct model call, no schema, schemas."""
+    import asyncio
+
+    from pydantic import BaseModel
+
+    from llmswitch import Switch
+    from llmswitch.testing import FakeModel
+
+    class Item(BaseModel):
+        sku: str
+        qty: int
+        price: float
+
+    class Invoice(BaseModel):
+        customer: str
+        currency: str
+        items: list[Item]
+        note: str | None = None
+
+    fake = FakeModel("m", [json.dumps(ANSWER)])
+    switch = Switch({}, models={"m": fake}, observers=[])
+    async def per_call(n: int = 2000, **kw: Any) -> float:
+        await switch.complete("m", "q", **kw)
+        runs = []
+        for _ in range(5):
+            fake.calls.clear()
+            start = time.process_time()
+            for _ in range(n):
+                await switch.complete("m", "q", **kw)
+            runs.append((time.process_time() - start) / n * 1e6)
+        return statistics.median(runs)
+
+    async def direct(n: int = 2000) -> float:
+        built = switch.request("q")
+        runs = []
+        for _ in range(5):
+            fake.calls.clear()
+            start = time.process_time()
+            for _ in range(n):
+                await fake.complete(built)
+            runs.append((time.process_time() - start) / n * 1e6)
+        return statistics.median(runs)
+
+    async def all_of_them() -> dict[str, float]:
+        return {"fake_model_direct_us": await direct(),
+                "switch_no_schema_us": await per_call(),
+                "switch_dict_schema_us": await per_call(response_format=SCHEMA),
+                "switch_pydantic_us": await per_call(response_format=Invoice)}
+
+    return asyncio.run(all_of_them())
+
+
 def main() -> None:
     """Measure, print, and save the figures."""
     results: dict[str, Any] = {"python": platform.python_version(), "n": N,
                                "jsonschema": measure_jsonschema(),
-                               "fastjsonschema": measure_fastjsonschema()}
-    for name in ("jsonschema", "fastjsonschema"):
+                               "fastjsonschema": measure_fastjsonschema(),
+                               "switch": measure_switch()}
+    for name in ("jsonschema", "fastjsonschema", "switch"):
         figures = results[name]
         if figures is None:
             print(f"{name:15} not installed")

@@ -12,6 +12,10 @@ Modes: `native` (the provider's JSON-Schema output), `tool` (a forced tool call 
 arguments are the answer), `prompt` (ask for JSON, extract it, repair). `auto` picks native
 when the model's card has `json_schema`, tool when it has `tools`, else prompt. A failed
 validation is retried with the errors fed back (bounded by `retries`), then `SchemaError`.
+
+`enforce` / `enforce_stream` validate any call whose `response_format` carries a schema (what
+`Switch` does through `strategies/guard.py`). Schemas are checked and answers validated by
+`llmswitch.schemacheck` (the `jsonschema` package, Draft 2020-12); pydantic models by pydantic.
 """
 
 from __future__ import annotations
