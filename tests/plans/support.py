@@ -2,7 +2,8 @@
 (in a thread, so a CLI subprocess can call it) with per-prompt delays and per-model outages.
 
 Server behaviour comes from the request: a prompt containing `[[sleep:1.5]]` is answered after
-1.5 s; a model listed in `down` answers 503; `[[hang]]` never answers (until the server stops).
+1.5 s; a model listed in `down` answers 503; `[[hang]]` never answers (until the server stops);
+`[[hang_once]]` hangs the first time that prompt is seen and answers after that.
 Every request is recorded with its model, prompt and start/end times.
 """
 
@@ -112,7 +113,9 @@ class Upstream:
             seen.end = time.time()
             self._send(handler, 503, {"error": {"message": "mock outage", "type": "server_error"}})
             return
-        if "[[hang]]" in prompt:
+        with self._lock:
+            repeat = sum(1 for s in self.seen if s.prompt == prompt) > 1
+        if "[[hang]]" in prompt or ("[[hang_once]]" in prompt and not repeat):
             self._stop.wait(60)
             return
         match = _SLEEP.search(prompt)

@@ -276,7 +276,7 @@ def file_text(answer: str, filename: str) -> str:
     answer when it has one (models wrap code in fences and add prose); else the answer."""
     if filename.lower().endswith(PROSE_FILES):
         return answer
-    blocks = [b for b in _FENCED.findall(answer) if b.strip()]
+    blocks: list[str] = [b for b in _FENCED.findall(answer) if b.strip()]
     if not blocks:
         return answer
     return max(blocks, key=len).rstrip("\n") + "\n"
