@@ -32,7 +32,7 @@ from llmswitch.plans.estimate import price_card
 from llmswitch.plans.model import StreamSpec
 from llmswitch.plans.templates import Output
 from llmswitch.plans.tools import Toolbox
-from llmswitch.structured import extract_json, validate
+from llmswitch.structured import extract_json
 
 JSON_RETRIES = 1
 """Corrective retries when a JSON stream's answer does not parse or match its schema."""
@@ -202,12 +202,18 @@ class StreamRun:
     # -- JSON outputs ---------------------------------------------------------------------
     async def _json(self, messages: list[Message], completion: Completion
                     ) -> tuple[Completion, Any]:
+        """The JSON value of the answer. With a schema the switch has validated it already
+        (`Completion.parsed`); otherwise it is extracted from the text and, when it does not
+        parse (or, for an agent's final answer, does not match the schema), asked again."""
         schema = self.spec.output.schema
         errors: list[str] = []
         for attempt in range(JSON_RETRIES + 1):
+            parsed = getattr(completion, "parsed", None)
+            if parsed is not None:
+                return completion, parsed
             try:
                 value = extract_json(completion.text)
-                errors = validate(value, schema) if schema else []
+                errors = _schema_errors(value, schema) if schema else []
             except ValueError as exc:
                 errors = [str(exc)]
             if not errors:
@@ -265,6 +271,13 @@ class StreamRun:
         self.tool_spans.append(span.finish(started))
         self.on_change()
         return result
+
+
+def _schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
+    """Errors of `value` against a JSON Schema (the validator the switch itself uses)."""
+    from llmswitch import schemacheck
+
+    return schemacheck.validate(value, schema)
 
 
 _FENCED = re.compile(r"^```[^\n`]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
