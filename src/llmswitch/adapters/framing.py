@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -36,40 +37,59 @@ class SSEEvent:
 
 
 class SSEDecoder(FrameDecoder):
-    """Server-sent events per the WHATWG rules: comments (`:`) skipped, CRLF/CR/LF accepted."""
+    """Server-sent events per the WHATWG rules: comments (`:`) skipped, CRLF/CR/LF accepted.
+
+    Linear in the body: text without a line break waits in a list of pieces that is joined
+    once a break arrives, and a joined block is cut by one left-to-right scan.
+    """
 
     def __init__(self) -> None:
         self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._pending: list[str] = []
+        self._cr_tail = False  # the pending text ends in '\r' (maybe half of a CRLF)
         self._event: str | None = None
         self._data: list[str] = []
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Events completed by `data`."""
-        self._buffer += self._text.decode(data)
-        out: list[SSEEvent] = []
-        while True:
-            line, sep, rest = _split_line(self._buffer)
-            if not sep:
-                break
-            self._buffer = rest
-            event = self._line(line)
-            if event is not None:
-                out.append(event)
-        return out
+        text = self._text.decode(data)
+        if not text:
+            return []
+        if not self._cr_tail and "\n" not in text and "\r" not in text:
+            self._pending.append(text)
+            return []
+        return self._scan(text, final=False)
 
     def close(self) -> list[SSEEvent]:
         """Dispatch a last event that lacked its blank line."""
-        self._buffer += self._text.decode(b"", final=True)
-        out: list[SSEEvent] = []
-        if self._buffer:
-            event = self._line(self._buffer)
-            self._buffer = ""
+        out = self._scan(self._text.decode(b"", final=True), final=True)
+        rest = "".join(self._pending)
+        self._pending, self._cr_tail = [], False
+        if rest:
+            event = self._line(rest)
             if event is not None:
                 out.append(event)
         if self._data:
             out.append(SSEEvent(self._event, "\n".join(self._data)))
             self._event, self._data = None, []
+        return out
+
+    def _scan(self, text: str, final: bool) -> list[SSEEvent]:
+        """Cut the pending text plus `text` into lines; keep the unfinished last one."""
+        self._pending.append(text)
+        block = "".join(self._pending)
+        out: list[SSEEvent] = []
+        pos = 0
+        for match in _EOL.finditer(block):
+            if not final and match.end() == len(block) and match.group() == "\r":
+                break  # wait: this may be a CRLF split across chunks
+            event = self._line(block[pos : match.start()])
+            pos = match.end()
+            if event is not None:
+                out.append(event)
+        rest = block[pos:]
+        self._pending = [rest] if rest else []
+        self._cr_tail = rest.endswith("\r")
         return out
 
     def _line(self, line: str) -> SSEEvent | None:
@@ -91,33 +111,32 @@ class SSEDecoder(FrameDecoder):
         return None
 
 
-def _split_line(buffer: str) -> tuple[str, str, str]:
-    i_n, i_r = buffer.find("\n"), buffer.find("\r")
-    if i_r == -1 or (i_n != -1 and i_n < i_r):
-        if i_n == -1:
-            return buffer, "", ""
-        return buffer[:i_n], "\n", buffer[i_n + 1 :]
-    if i_r + 1 == len(buffer):
-        return buffer, "", ""  # wait: this may be a CRLF split across chunks
-    sep_len = 2 if buffer[i_r + 1] == "\n" else 1
-    return buffer[:i_r], buffer[i_r : i_r + sep_len], buffer[i_r + sep_len :]
+_EOL = re.compile(r"\r\n|\r|\n")
 
 
 class NDJSONDecoder(FrameDecoder):
-    """Newline-delimited JSON objects; blank lines skipped."""
+    """Newline-delimited JSON objects; blank lines skipped.
+
+    Linear in the body: bytes without a newline wait in a list of pieces, joined once.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._pending: list[bytes] = []
 
     def feed(self, data: bytes) -> list[Any]:
         """Objects completed by `data`."""
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
+        if b"\n" not in data:
+            if data:
+                self._pending.append(data)
+            return []
+        self._pending.append(data)
+        *lines, rest = b"".join(self._pending).split(b"\n")
+        self._pending = [rest] if rest else []
         return [_json_line(line) for line in lines if line.strip()]
 
     def close(self) -> list[Any]:
         """A last object without its newline."""
-        rest, self._buffer = self._buffer, b""
+        rest, self._pending = b"".join(self._pending), []
         return [_json_line(rest)] if rest.strip() else []
 
 

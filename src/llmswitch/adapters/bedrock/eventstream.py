@@ -51,7 +51,11 @@ class EventMessage:
 
 
 class EventStreamDecoder(FrameDecoder):
-    """Cuts bytes into `EventMessage`s, checking both CRCs; bytes may arrive split anywhere."""
+    """Cuts bytes into `EventMessage`s, checking both CRCs; bytes may arrive split anywhere.
+
+    Linear in the body: messages are read at an offset and the consumed prefix is dropped
+    once per `feed`, not once per message.
+    """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -59,13 +63,18 @@ class EventStreamDecoder(FrameDecoder):
     def feed(self, data: bytes) -> list[EventMessage]:
         """Messages completed by `data` (raises `ResponseError` on corrupt framing)."""
         self._buffer += data
+        buffer = self._buffer
         out: list[EventMessage] = []
-        while len(self._buffer) >= PRELUDE:
-            total = _prelude_length(bytes(self._buffer[:PRELUDE]))
-            if len(self._buffer) < total:
-                break
-            out.append(decode_message(bytes(self._buffer[:total])))
-            del self._buffer[:total]
+        pos = 0
+        try:
+            while len(buffer) - pos >= PRELUDE:
+                total = _prelude_length(bytes(buffer[pos : pos + PRELUDE]))
+                if len(buffer) - pos < total:
+                    break
+                out.append(decode_message(bytes(buffer[pos : pos + total])))
+                pos += total
+        finally:
+            del buffer[:pos]
         return out
 
     def close(self) -> list[EventMessage]:

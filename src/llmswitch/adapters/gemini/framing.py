@@ -14,8 +14,11 @@ from typing import Any
 from llmswitch.adapters.framing import FrameDecoder, SSEDecoder
 from llmswitch.errors import ResponseError
 
-_SPECIAL = re.compile(rb'["\\\[\]{}]')
+# A whole string in one match, else a lone quote (a string the buffer cuts) or a bracket.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|["\[\]{}]')
 _STRING_END = re.compile(rb'["\\]')
+_QUOTE = ord('"')
+_OPEN = frozenset(b"[{")
 
 
 class JSONArrayDecoder(FrameDecoder):
@@ -31,21 +34,32 @@ class JSONArrayDecoder(FrameDecoder):
         self._closed = False
 
     def feed(self, data: bytes) -> list[Any]:
-        """Elements completed by `data`."""
+        """Elements completed by `data`.
+
+        Linear in the body: each byte is scanned once (a string cut by the end of the buffer
+        resumes where it stopped), and consumed bytes are dropped once per call.
+        """
         self._buffer += data
+        buf = self._buffer
         out: list[Any] = []
-        while self._pos < len(self._buffer):
+        while self._pos < len(buf):
             if self._in_string:
                 self._scan_string()
                 continue
-            match = _SPECIAL.search(self._buffer, self._pos)
+            match = _TOKEN.search(buf, self._pos)
             if match is None:
-                self._check_gap(len(self._buffer))
-                self._pos = len(self._buffer)
+                self._check_gap(len(buf))
+                self._pos = len(buf)
                 break
-            self._check_gap(match.start())
-            self._pos = match.end()
-            element = self._token(match.group(), match.start())
+            start, end = match.span()
+            if self._depth <= 1:
+                self._check_gap(start)
+            self._pos = end
+            if buf[start] == _QUOTE:
+                # a string the buffer cuts is scanned as it arrives
+                self._in_string = end - start == 1
+                continue
+            element = self._token(buf[start], start)
             if element is not None:
                 out.append(element)
         self._compact()
@@ -70,16 +84,14 @@ class JSONArrayDecoder(FrameDecoder):
             self._in_string = False
             return
 
-    def _token(self, token: bytes, at: int) -> Any:
-        if token == b'"':
-            self._in_string = True
-        elif token in (b"{", b"["):
+    def _token(self, char: int, at: int) -> Any:
+        if char in _OPEN:
             if self._closed:
                 raise ResponseError("unexpected data after the end of the JSON array")
             self._depth += 1
             if self._depth == 2:
                 self._start = at
-        elif token in (b"}", b"]"):
+        else:
             self._depth -= 1
             if self._depth == 1:
                 return self._element(at + 1)
@@ -99,7 +111,7 @@ class JSONArrayDecoder(FrameDecoder):
 
     def _check_gap(self, end: int) -> None:
         """Between elements only whitespace and commas may appear."""
-        if self._depth <= 1 and not self._in_string:
+        if self._depth <= 1 and not self._in_string and end > self._pos:
             gap = bytes(self._buffer[self._pos:end]).replace(b",", b"").strip()
             if gap:
                 raise ResponseError(f"unexpected data in JSON array stream: {gap[:60]!r}")
