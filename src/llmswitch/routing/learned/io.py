@@ -4,13 +4,18 @@ A router file is a NumPy ``.npz`` archive holding only numeric arrays: ``__meta_
 bytes of a JSON document (format name and version, kind, models, hyper-parameters, training
 info) and every other entry is ``<component>/<array>``. Files are read with
 ``numpy.load(..., allow_pickle=False)``, so a malicious file cannot execute code; it can only fail
-to validate.
+to validate. Before anything is decompressed, the archive's declared sizes (each member's
+uncompressed size and its ``.npy`` header's shape and dtype) are checked against
+`MAX_UNCOMPRESSED_BYTES`, and the metadata's nesting depth is bounded, so a small hostile file
+cannot make the loader allocate gigabytes or overflow the stack.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,12 @@ from llmswitch.routing.learned.router import QUALITY_KINDS, LearnedRouter
 
 FORMAT = "llmswitch-router"
 VERSION = 1
+
+MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
+"""Cap on a router file's total uncompressed size (the largest routers we train are far below)."""
+MAX_MEMBERS = 4096
+MAX_META_DEPTH = 64
+"""Metadata nesting beyond this is refused (ours is a few levels deep)."""
 
 
 class RouterFileError(ValueError):
@@ -91,16 +102,25 @@ def write_router_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, 
     Path(path).write_bytes(buffer.getvalue())
 
 
-def read_router_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a router file's meta document and arrays (never unpickles)."""
+def read_router_file(
+    path: str | Path, max_bytes: int = MAX_UNCOMPRESSED_BYTES
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a router file's meta document and arrays (never unpickles).
+
+    Declared sizes are checked before decompressing: more than ``max_bytes`` in total is a
+    `RouterFileError`, and so is metadata nested deeper than `MAX_META_DEPTH`.
+    """
     p = Path(path)
     if not p.is_file():
         raise RouterFileError(f"router file {str(p)!r} does not exist")
     if not zipfile.is_zipfile(p):
         raise RouterFileError(f"{p}: not a router file (not an .npz archive)")
     try:
+        check_archive(p, max_bytes)
         with np.load(p, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
+    except RouterFileError as exc:
+        raise RouterFileError(f"{p}: {exc}") from None
     except ValueError as exc:
         if "pickle" in str(exc):  # numpy's refusal, whose advice (allow_pickle) we never take
             raise RouterFileError(f"{p}: not a router file (it holds pickled objects, which "
@@ -111,10 +131,7 @@ def read_router_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     raw = arrays.pop("__meta__", None)
     if raw is None:
         raise RouterFileError(f"{p}: not a router file (no __meta__ entry)")
-    try:
-        meta = json.loads(bytes(raw.astype(np.uint8)).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RouterFileError(f"{p}: unreadable metadata ({exc})") from None
+    meta = _parse_meta(p, bytes(raw.astype(np.uint8)))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise RouterFileError(f"{p}: not an {FORMAT} file")
     if meta.get("version") != VERSION:
@@ -125,6 +142,74 @@ def read_router_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, arrays
 
 
+def check_archive(path: Path, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> None:
+    """Refuse an archive whose declared contents are too large or disagree with themselves.
+
+    Reads only the zip directory and the first bytes of each member (the ``.npy`` header): a
+    member's shape times its item size must be exactly the bytes it declares, members must be
+    plain-data ``.npy`` arrays, and their declared sizes must sum to at most ``max_bytes``.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise RouterFileError(f"not a router file ({len(members)} entries; at most "
+                                  f"{MAX_MEMBERS} are read)")
+        total = sum(info.file_size for info in members)
+        if total > max_bytes:
+            raise RouterFileError(
+                f"refused: it would unpack to {total:,} bytes, over the {max_bytes:,}-byte cap "
+                "for router files (is it really a router file?)")
+        for info in members:
+            _check_member(archive, info)
+
+
+def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    name = info.filename
+    if not name.endswith(".npy") or info.is_dir():
+        raise RouterFileError(f"not a router file (unexpected entry {name!r})")
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            header = member.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise RouterFileError(f"not a router file (entry {name!r}: {exc})") from None
+    if dtype.hasobject:
+        raise RouterFileError(f"not a router file (entry {name!r} holds pickled objects, which "
+                              "llmswitch never loads)")
+    declared = math.prod(int(n) for n in shape) * dtype.itemsize
+    if header + declared != info.file_size:
+        raise RouterFileError(
+            f"corrupt entry {name!r}: its header declares {declared:,} bytes of data, the "
+            f"archive {max(info.file_size - header, 0):,}")
+
+
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')  # a string, or a bracket
+
+
+def _parse_meta(path: Path, raw: bytes) -> Any:
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(raw):
+        char = token.group()[:1]
+        if char in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_META_DEPTH:
+                raise RouterFileError(f"{path}: unreadable metadata (nested deeper than "
+                                      f"{MAX_META_DEPTH} levels)")
+        elif char in b"]}":
+            depth -= 1
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RouterFileError(f"{path}: unreadable metadata ({exc})") from None
+
+
 def save_router(router: Any, path: str | Path) -> None:
     """Save a `LearnedRouter` or `CascadeRouter` to ``path``."""
     to_arrays = getattr(router, "to_file_parts", None)
@@ -132,13 +217,14 @@ def save_router(router: Any, path: str | Path) -> None:
     write_router_file(path, meta, arrays)
 
 
-def load_router(path: str | Path) -> Any:
+def load_router(path: str | Path, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> Any:
     """Load a router file written by `save_router` (a `LearnedRouter` or `CascadeRouter`).
 
     The loaded router must predict, for a probe prompt, one finite quality and cost per model
     of its ``models`` list; a file whose parts disagree fails here, not on the first request.
+    A file declaring more than ``max_bytes`` uncompressed is refused before it is unpacked.
     """
-    meta, arrays = read_router_file(path)
+    meta, arrays = read_router_file(path, max_bytes)
     models = meta.get("models")
     if not (isinstance(models, list) and models and all(isinstance(m, str) and m for m in models)
             and len(set(models)) == len(models)):
