@@ -36,7 +36,7 @@ def print_dry_run(switch: Switch, prepared: Prepared, baseline: str | None,
         return
     base = data["baseline_model"] or "—"
     grid = _table(f"dry run: plan {data['plan']} (estimates; nothing was called)",
-                  ["stream", "model", "input tok", "output tok", "cost", f"on {base}"])
+                  ["stream", "model", "input tok", "output tok", "cost", "baseline"])
     for sid, row in data["streams"].items():
         tokens_in = f"{row['input_tokens']:,}" + ("" if row["exact_input"] else "~")
         calls = f" ×≤{row['max_calls']}" if row["max_calls"] > 1 else ""
@@ -46,9 +46,10 @@ def print_dry_run(switch: Switch, prepared: Prepared, baseline: str | None,
                  money(data["baseline_cost_usd"]), style="bold")
     console = Console()
     console.print(grid)
-    console.print(f"saving vs all on {base}: {_pct(data['saving_share'])}  (~ = approximate "
-                  "token count; output = max_tokens, else a typical answer length)",
+    console.print(f"baseline: every stream on {base}; saving {_pct(data['saving_share'])}",
                   highlight=False)
+    console.print("~ = approximate token count; output = max_tokens, else a typical answer "
+                  "length", highlight=False)
     for sid, row in data["streams"].items():
         if row["auto_reason"]:
             console.print(f"{sid}: auto → {row['model']}: {row['auto_reason']}",

@@ -33,8 +33,9 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape used by `plan run --dry-run --json`."""
+        cost = None if self.cost_usd is None else round(self.cost_usd, 10)
         return {"model": self.model, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "cost_usd": self.cost_usd,
+                "output_tokens": self.output_tokens, "cost_usd": cost,
                 "exact_input": self.exact, "max_calls": self.max_calls}
 
 

@@ -53,7 +53,8 @@ def table(runner: Runner) -> Table:
         spent += row["cost_usd"] or 0.0
         grid.add_row(sid, f"[{STYLES.get(status, '')}]{status}[/]", str(row["model"]),
                      str(row["input_tokens"] or ""), str(row["output_tokens"] or ""),
-                     money(row["cost_usd"]) if status != "pending" else "", elapsed,
+                     money(row["cost_usd"]) if status not in ("pending", "running")
+                     or row["cost_usd"] else "", elapsed,
                      note(row, str(runner.folder.path), sid))
     grid.caption = f"spent {money(spent)} · {runner.folder.path!s}"
     return grid

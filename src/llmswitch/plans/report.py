@@ -212,9 +212,9 @@ def dry_run(switch: Switch, prepared: Prepared, baseline: str | None = None
         row["auto_reason"] = prepared.auto[sid].reason if sid in prepared.auto else None
         streams[sid] = row
     return {"dry_run": True, "plan": plan.name, "inputs": dict(prepared.inputs),
-            "total_cost_usd": actual, "baseline_model": best[1] if best else None,
-            "baseline_cost_usd": best[0] if best else None,
-            "saving_share": share(actual or 0.0, best[0] if best else None),
+            "total_cost_usd": _round(actual), "baseline_model": best[1] if best else None,
+            "baseline_cost_usd": _round(best[0] if best else None),
+            "saving_share": _round(share(actual or 0.0, best[0] if best else None), 4),
             "streams": streams}
 
 
