@@ -3,6 +3,7 @@
 The public API is what `__all__` lists; everything else is internal.
 """
 
+from llmswitch.calls import CallRecord
 from llmswitch.catalog import Catalog, ModelCard, cost_usd
 from llmswitch.config import Config, load_config
 from llmswitch.errors import (
@@ -47,6 +48,7 @@ __all__ = [
     "AllAttemptsFailedError",
     "AuthenticationError",
     "BadRequestError",
+    "CallRecord",
     "Catalog",
     "Completion",
     "Config",

@@ -12,7 +12,7 @@ LLMSwitchError                        type                 retryable
 │   ├── ContentFilteredError          content_filtered     no
 │   ├── QuotaExceededError            quota_exceeded       no   (billing, credits, spend cap)
 │   ├── RateLimitedError              rate_limited         yes  (.retry_after seconds)
-│   ├── OverloadedError               overloaded           yes  (5xx, 529)
+│   ├── OverloadedError               overloaded           yes  (5xx, 529; .retry_after)
 │   ├── TimeoutError                  timeout              yes
 │   ├── ConnectionError               connection           yes
 │   └── ResponseError                 bad_response         yes  (malformed or truncated reply)
@@ -66,6 +66,8 @@ class LLMSwitchError(Exception):
         self.cost_usd = cost_usd
         self.body = body
         self.trace: Span | None = None
+        self.trace_id: str | None = None
+        """The id of the top-level call that failed (set by `Switch`)."""
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
@@ -80,6 +82,7 @@ class LLMSwitchError(Exception):
             "provider": self.provider,
             "model": self.model,
             "status": self.status,
+            **({"trace_id": self.trace_id} if self.trace_id else {}),
         }
 
 
@@ -155,10 +158,15 @@ class RateLimitedError(ProviderError):
 
 
 class OverloadedError(ProviderError):
-    """The provider is overloaded or failed internally (5xx, Anthropic 529)."""
+    """The provider is overloaded or failed internally (5xx, Anthropic 529); `retry_after`
+    says how long to wait, when the provider said."""
 
     type = "overloaded"
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class TimeoutError(ProviderError, builtins.TimeoutError):

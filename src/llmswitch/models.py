@@ -6,6 +6,7 @@ they nest freely. A stream always ends with `StreamEnd` carrying the full comple
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,8 +58,27 @@ async def replay_as_stream(pending: Any) -> AsyncIterator[StreamEvent]:
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> Completion:
-    """Consume a stream and return its completion; a stream without `StreamEnd` is an error."""
-    async for event in events:
-        if isinstance(event, StreamEnd):
-            return event.completion
+    """Consume a stream and return its completion; a stream without `StreamEnd` is an error.
+
+    The stream is closed on the way out, whatever happens."""
+    try:
+        async for event in events:
+            if isinstance(event, StreamEnd):
+                return event.completion
+    finally:
+        closer = getattr(events, "aclose", None)
+        if closer is not None:
+            await closer()
     raise ResponseError("the stream ended without a final result")
+
+
+@contextlib.asynccontextmanager
+async def closing(events: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    """Iterate a model's stream and close it on the way out, so a caller who leaves stops the
+    provider call now (and it is recorded as abandoned), not at garbage collection."""
+    try:
+        yield events
+    finally:
+        closer = getattr(events, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -70,8 +70,14 @@ class Completion:
     ttft_ms: float | None = None
     trace: Span | None = None
     refusal: str | None = None
+    trace_id: str = ""
+    """The id of the top-level call that produced this answer (its ledger rows and stored
+    trace); set by `Switch`, empty for a model called directly."""
     raw: Any = field(default=None, repr=False, compare=False)
     """The provider's last response body (parsed), for debugging."""
+    parsed: Any = None
+    """With a schema `response_format`: the validated answer (a pydantic model instance for a
+    model class, else the JSON value); `None` otherwise (and for a refusal or a tool-call turn)."""
 
     def message(self) -> Message:
         """The answer as an assistant message, to continue the conversation."""

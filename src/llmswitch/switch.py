@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmswitch._sync import SyncBridge
+from llmswitch.calls import CallRecord, activate, deactivate, is_trace_id, new_trace_id
 from llmswitch.catalog.catalog import Catalog
 from llmswitch.config.loader import config_from_dict, load_config
 from llmswitch.config.schema import Config
-from llmswitch.errors import ConfigError, LLMSwitchError
+from llmswitch.errors import BadRequestError, ConfigError, LLMSwitchError, ResponseError
 from llmswitch.messages import MessagesInput, to_messages
 from llmswitch.models import Model, collect
 from llmswitch.providers.provider import TransportFactory
@@ -22,7 +23,12 @@ from llmswitch.results import Completion, StreamEnd, StreamEvent
 
 
 class Observer(Protocol):
-    """Receives every top-level outcome (the ledger and trace store implement this)."""
+    """Receives every top-level outcome (the ledger and trace store implement this).
+
+    An observer may also define `on_end(record: CallRecord)`: then it is called instead of
+    these two, for every outcome, including cancelled calls and streams the caller abandoned
+    (`record.status`), with every attempt that reached a provider (`record.all_attempts()`).
+    """
 
     def on_completion(self, name: str, request: Request, completion: Completion) -> None:
         """A call succeeded."""
@@ -95,38 +101,115 @@ class Switch:
                 dict(metadata or {}),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            from llmswitch.errors import BadRequestError
-
             raise BadRequestError(f"invalid request: {exc}") from None
 
     async def complete(
-        self, model: str | None, messages: MessagesInput, /, **kw: Any
+        self,
+        model: str | None,
+        messages: MessagesInput,
+        /,
+        *,
+        tags: Mapping[str, str] | None = None,
+        trace_id: str | None = None,
+        **kw: Any,
     ) -> Completion:
-        """Answer in one piece. `model` is `provider/model`, an alias, a route or `None`."""
+        """Answer in one piece. `model` is `provider/model`, an alias, a route or `None`.
+
+        `tags` are stored with the call's ledger rows (`key_id`, `run_id` and `stream_id` get
+        their own columns); `trace_id` (32 hex characters) names the call in the ledger and
+        trace store, generated when not given, and is returned as `Completion.trace_id`.
+        """
         name = model or self.config.default_model
-        request = self.request(messages, **kw)
+        record = self._open(name, self.request(messages, **kw), tags, trace_id)
+        token = activate(record)
         try:
-            completion = await self.model(name).complete(request)
-        except Exception as exc:
-            self._notify_error(name, request, exc)
+            completion = await self.model(name).complete(record.request)
+        except BaseException as exc:
+            self._close(record, exc)
             raise
-        self._notify(name, request, completion)
+        finally:
+            deactivate(token)
+        completion = completion.replace(trace_id=record.trace_id)
+        record.succeed(completion)
+        self._notify(record)
         return completion
 
     async def stream(
-        self, model: str | None, messages: MessagesInput, /, **kw: Any
+        self,
+        model: str | None,
+        messages: MessagesInput,
+        /,
+        *,
+        tags: Mapping[str, str] | None = None,
+        trace_id: str | None = None,
+        **kw: Any,
     ) -> AsyncIterator[StreamEvent]:
-        """Answer as events: text and tool-call deltas, usage, and a final `StreamEnd`."""
+        """Answer as events: text and tool-call deltas, usage, and a final `StreamEnd`.
+
+        Leaving the stream early (`aclose()`, `break` then garbage collection) stops the
+        provider call and records its attempts as `abandoned`, billed up to then.
+        """
         name = model or self.config.default_model
-        request = self.request(messages, **kw)
+        record = self._open(name, self.request(messages, **kw), tags, trace_id)
+        events = self.model(name).stream(record.request)
         try:
-            async for event in self.model(name).stream(request):
+            while True:
+                token = activate(record)
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    deactivate(token)
                 if isinstance(event, StreamEnd):
-                    self._notify(name, request, event.completion)
+                    completion = event.completion.replace(trace_id=record.trace_id)
+                    record.succeed(completion)
+                    self._notify(record)
+                    event = StreamEnd(completion)
                 yield event
-        except Exception as exc:
-            self._notify_error(name, request, exc)
+        except BaseException as exc:
+            if not record.ended:
+                await self._aclose_events(events, record)
+                self._close(record, exc)
             raise
+        finally:
+            if not record.ended:  # the model's stream ended without `StreamEnd`
+                self._close(record, ResponseError("the stream ended without a final result"))
+
+    @staticmethod
+    async def _aclose_events(events: AsyncIterator[StreamEvent], record: CallRecord) -> None:
+        """Stop the model's stream now (not at garbage collection), so its provider call
+        closes and its attempts are marked while the record is still open."""
+        closer = getattr(events, "aclose", None)
+        if closer is None:
+            return
+        token = activate(record)
+        try:
+            await closer()
+        except Exception:  # the caller's own exception is what matters here
+            pass
+        finally:
+            deactivate(token)
+
+    def _open(self, name: str, request: Request, tags: Mapping[str, str] | None,
+              trace_id: str | None) -> CallRecord:
+        if trace_id is None:
+            trace_id = new_trace_id()
+        elif not is_trace_id(trace_id):
+            raise BadRequestError(f"invalid trace_id {trace_id!r}",
+                                  hint="32 lowercase hex characters, or leave it out")
+        if tags is None:
+            tags = {}
+        elif not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            raise BadRequestError("tags must map strings to strings")
+        return CallRecord(name, request, trace_id, tags)
+
+    def _close(self, record: CallRecord, error: BaseException) -> None:
+        """End a call that raised: tag the error with the trace id and notify observers."""
+        if isinstance(error, LLMSwitchError) and error.trace_id is None:
+            error.trace_id = record.trace_id
+        record.fail(error)
+        self._notify(record)
 
     def complete_sync(self, model: str | None, messages: MessagesInput, /, **kw: Any) -> Completion:
         """`complete` for synchronous code."""
@@ -144,13 +227,15 @@ class Switch:
         """Stream and return the completion (for callers that only want streaming's TTFT)."""
         return await collect(self.stream(model, messages, **kw))
 
-    def _notify(self, name: str, request: Request, completion: Completion) -> None:
+    def _notify(self, record: CallRecord) -> None:
         for observer in self.observers:
-            observer.on_completion(name, request, completion)
-
-    def _notify_error(self, name: str, request: Request, error: BaseException) -> None:
-        for observer in self.observers:
-            observer.on_error(name, request, error)
+            on_end = getattr(observer, "on_end", None)
+            if on_end is not None:
+                on_end(record)
+            elif record.completion is not None:
+                observer.on_completion(record.name, record.request, record.completion)
+            elif record.status == "error" and record.error is not None:
+                observer.on_error(record.name, record.request, record.error)
 
     async def aclose(self) -> None:
         """Close every model and provider client this switch opened."""

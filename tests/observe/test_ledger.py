@@ -163,7 +163,7 @@ def test_observers_empty_list_disables_defaults(tmp_path: Path) -> None:
     switch = Switch({"observe": {"ledger": str(tmp_path / "l.sqlite")}}, observers=[])
     assert switch.observers == []
     default = Switch({"observe": {"ledger": str(tmp_path / "l.sqlite")}})
-    assert [type(o).__name__ for o in default.observers] == ["Ledger"]
+    assert [type(o).__name__ for o in default.observers] == ["Ledger", "OtelObserver"]
 
 
 async def test_an_unwritable_ledger_never_fails_a_request(tmp_path: Path,
@@ -177,4 +177,8 @@ async def test_an_unwritable_ledger_never_fails_a_request(tmp_path: Path,
     ledger = switch.observers[0]
     await switch.aclose()
     assert isinstance(ledger, Ledger) and ledger.failures == 1 and ledger.written == 0
-    assert "could not write 1 request(s)" in caplog.text
+    assert ledger.stats()["dropped"] == 1
+    # What failed, in words (not "File exists"), and that spend is not being recorded.
+    assert f"{blocker} is a file, not a folder" in caplog.text
+    assert "spend is NOT being recorded" in caplog.text
+    assert "File exists" not in caplog.text

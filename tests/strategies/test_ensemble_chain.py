@@ -53,7 +53,7 @@ async def test_quorum_tolerates_failures_and_cancels_stragglers() -> None:
     assert out.model == "b" and time.perf_counter() - started < 1.0
     names = [(s.name, s.status, s.attributes.get("llmswitch.cancelled"))
              for s in out.trace.children]  # type: ignore[union-attr]
-    assert ("chat a", "error", None) in names and ("chat c", "ok", "quorum reached") in names
+    assert ("chat a", "error", None) in names and ("cancel c", "ok", "quorum reached") in names
 
 
 async def test_all_members_failing_raises_every_cause() -> None:

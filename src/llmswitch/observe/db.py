@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +52,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE attempts ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0",
     ),
+    (
+        # One row per attempt, keyed: a batch written again after a failure adds nothing.
+        "ALTER TABLE attempts ADD COLUMN attempt_id TEXT",
+        "ALTER TABLE attempts ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE attempts ADD COLUMN key_id TEXT",
+        "ALTER TABLE attempts ADD COLUMN run_id TEXT",
+        "ALTER TABLE attempts ADD COLUMN tags TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS attempts_attempt_id ON attempts (attempt_id)",
+        "CREATE INDEX IF NOT EXISTS attempts_key ON attempts (key_id, ts)",
+        "CREATE INDEX IF NOT EXISTS attempts_run ON attempts (run_id)",
+        "ALTER TABLE traces ADD COLUMN key_id TEXT",
+        "ALTER TABLE traces ADD COLUMN run_id TEXT",
+        "ALTER TABLE traces ADD COLUMN tags TEXT",
+        "CREATE INDEX IF NOT EXISTS traces_key ON traces (key_id, ts)",
+        "CREATE INDEX IF NOT EXISTS traces_run ON traces (run_id)",
+    ),
 )
 """Each entry is one schema version's statements; append, never edit, to change the schema."""
 
@@ -63,14 +80,25 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-class Database:
-    """A DB-API connection plus its dialect; `?` placeholders work for both."""
+CONFLICT_KEYS = {"attempts": "attempt_id", "traces": "request_id"}
+"""Rows already present (same key) are skipped, so writing a batch twice changes nothing."""
+_MIGRATION_LOCK = 0x11A5_0001  # PostgreSQL advisory lock: one replica migrates at a time
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """A DB-API connection plus its dialect; `?` placeholders work for both.
+
+    `readonly=True` (reports, trace lookups) neither creates folders or files nor migrates,
+    so a reader needs no CREATE rights.
+    """
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
         self.url = url
+        self.readonly = readonly
         self.dialect = "postgres" if is_postgres(url) else "sqlite"
         self.conn: Any = self._connect()
-        self.migrate()
+        if not readonly:
+            self.migrate()
 
     def _connect(self) -> Any:
         if self.dialect == "postgres":
@@ -85,7 +113,10 @@ class Database:
             except psycopg.Error as exc:
                 raise ConfigError(f"cannot connect to the ledger database: {exc}".strip(),
                                   hint="check observe.ledger / $LLMSWITCH_LEDGER") from None
-        path = Path(self.url.removeprefix("sqlite:///")).expanduser()
+        path = sqlite_path(self.url)
+        if self.readonly:
+            return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=30)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -97,41 +128,84 @@ class Database:
         return text.replace("?", "%s") if self.dialect == "postgres" else text
 
     def migrate(self) -> int:
-        """Apply the migrations this database lacks; returns the schema version."""
+        """Apply the migrations this database lacks; returns the schema version.
+
+        Several processes may start at once (gateway replicas): the check and the migration
+        run under one lock (PostgreSQL advisory lock, SQLite write transaction)."""
         cur = self.conn.cursor()
-        cur.execute("CREATE TABLE IF NOT EXISTS llmswitch_schema (version INTEGER NOT NULL)")
-        cur.execute("SELECT MAX(version) FROM llmswitch_schema")
-        row = cur.fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
-            for statement in statements:
-                cur.execute(statement.replace("{id}", ID_TYPES[self.dialect]))
-            cur.execute(self.sql("INSERT INTO llmswitch_schema (version) VALUES (?)"),
-                        (version,))
-        self.conn.commit()
+        try:
+            if self.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute("CREATE TABLE IF NOT EXISTS llmswitch_schema (version INTEGER NOT NULL)")
+            cur.execute("SELECT MAX(version) FROM llmswitch_schema")
+            row = cur.fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    cur.execute(statement.replace("{id}", ID_TYPES[self.dialect]))
+                cur.execute(self.sql("INSERT INTO llmswitch_schema (version) VALUES (?)"),
+                            (version,))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
         return len(MIGRATIONS)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Insert rows in one transaction (traces: keep the first row per request id)."""
-        if not rows:
-            return
-        marks = ", ".join("?" for _ in columns)
-        verb = "INSERT"
-        tail = ""
-        if table == "traces":
-            tail = " ON CONFLICT (request_id) DO NOTHING"
-        text = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"
+        """Insert rows in one transaction (rows whose key is already stored are skipped)."""
+        self.write([(table, columns, rows)])
+
+    def write(self, tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> None:
+        """Insert rows into several tables in ONE transaction: all of them or none."""
         cur = self.conn.cursor()
-        cur.executemany(self.sql(text), [tuple(r) for r in rows])
-        self.conn.commit()
+        try:
+            for table, columns, rows in tables:
+                if not rows:
+                    continue
+                marks = ", ".join("?" for _ in columns)
+                key = CONFLICT_KEYS.get(table)
+                tail = f" ON CONFLICT ({key}) DO NOTHING" if key else ""
+                text = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"
+                cur.executemany(self.sql(text), [tuple(r) for r in rows])
+            self.conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            raise
 
     def query(self, text: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts."""
         cur = self.conn.cursor()
         cur.execute(self.sql(text), tuple(params))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        if self.dialect == "postgres":
+            self.conn.rollback()  # end the read transaction: later reads see new rows
+        return rows
 
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a SQLite ledger location (a path or a `sqlite:///` URL)."""
+    return Path(url.removeprefix("sqlite:///")).expanduser()
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    """What went wrong opening or writing a ledger, in words a user can act on."""
+    if is_postgres(url):
+        return f"cannot write to the PostgreSQL ledger: {exc}"
+    path = sqlite_path(url)
+    blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+    if blocker is not None:
+        return (f"cannot create the ledger at {path}: {blocker} is a file, not a folder "
+                "(set observe.ledger or $LLMSWITCH_LEDGER to another path)")
+    if path.is_dir():
+        return f"cannot open the ledger at {path}: it is a folder, not a file"
+    if isinstance(exc, PermissionError) or "readonly" in str(exc) or "read-only" in str(exc):
+        return f"cannot write the ledger at {path}: permission denied ({exc})"
+    return f"cannot write the ledger at {path}: {exc}"

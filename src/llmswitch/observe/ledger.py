@@ -19,15 +19,15 @@ import warnings
 from dataclasses import asdict
 from typing import Any
 
+from llmswitch.calls import CallRecord, new_trace_id
 from llmswitch.errors import LLMSwitchError
 from llmswitch.observe.config import ObserveConfig
-from llmswitch.observe.db import Database
+from llmswitch.observe.db import Database, describe_failure
 from llmswitch.observe.records import (
     COLUMNS,
     TraceRecord,
     attempt_rows,
     content_attributes,
-    new_request_id,
     trace_record,
 )
 from llmswitch.request import Request
@@ -53,34 +53,53 @@ class Ledger:
         self._lock = threading.Lock()
         self._closed = False
         self.dropped = 0
+        """Attempt rows lost: queue full, or a batch that could not be written twice."""
         self.written = 0
         self.failures = 0
+        self.last_error: str | None = None
 
     # -- the request path: never blocks ---------------------------------------------------
+    def on_end(self, record: CallRecord) -> None:
+        """Queue the rows of a finished call: every attempt that reached a provider, whatever
+        way the call ended (answered, failed, cancelled, or a stream the caller abandoned)."""
+        if (record.status == "error" and not record.attempts
+                and getattr(record.error, "trace", None) is None):
+            return  # refused before any provider call (unknown model, bad request): no spend
+        extra = None
+        if self.config.content:
+            text = record.completion.text if record.completion is not None else None
+            extra = content_attributes(record.request, text)
+        self._record(record, extra)
+
     def on_completion(self, name: str, request: Request, completion: Completion) -> None:
-        """Queue the rows of a request that was answered."""
-        extra = content_attributes(request, completion.text) if self.config.content else None
-        self._record(name, completion.trace, True, extra)
+        """Queue the rows of a request that was answered (for callers without a `Switch`)."""
+        record = CallRecord(name, request, completion.trace_id or new_trace_id())
+        record.succeed(completion)
+        self.on_end(record)
 
     def on_error(self, name: str, request: Request, error: BaseException) -> None:
-        """Queue the rows of a request that failed (its billed attempts included)."""
-        trace = error.trace if isinstance(error, LLMSwitchError) else None
-        if trace is None:
+        """Queue the rows of a request that failed (for callers without a `Switch`)."""
+        if not isinstance(error, LLMSwitchError) or error.trace is None:
             return
-        extra = content_attributes(request, None) if self.config.content else None
-        self._record(name, trace, False, extra)
+        record = CallRecord(name, request, error.trace_id or new_trace_id())
+        record.fail(error)
+        self.on_end(record)
 
-    def _record(self, name: str, trace: Any, ok: bool, extra: dict[str, Any] | None) -> None:
+    def stats(self) -> dict[str, Any]:
+        """Rows written and dropped so far, failed batches, and the last write error."""
+        return {"written": self.written, "dropped": self.dropped, "failures": self.failures,
+                "last_error": self.last_error}
+
+    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
         if self._closed:
             return
         # Only a reference is queued here; rows and trace JSON are built on the writer thread,
         # so the request path pays for a queue put and nothing else.
-        item = (name, trace, ok, extra)
         self._ensure_writer()
         try:
-            self._queue.put_nowait(item)
+            self._queue.put_nowait((record, extra))
         except queue.Full:
-            count = len(trace.attempts()) if trace is not None else 1
+            count = max(1, len(record.attempts))
             self.dropped += count
             if self.dropped == count:
                 warnings.warn(f"the spend ledger's queue is full ({self.config.queue_size}); "
@@ -114,7 +133,10 @@ class Ledger:
             db.close()
 
     def _write_with_retry(self, db: Database | None, batch: list[Any]) -> Database | None:
-        """Write a batch, reconnecting once on failure; never raises (the writer must live)."""
+        """Write a batch, reconnecting once on failure; never raises (the writer must live).
+
+        The batch is one transaction and attempt rows are keyed by attempt id, so a retry after
+        a failure half-way never writes a row twice."""
         for attempt in (1, 2):
             try:
                 db = db or Database(self.url)
@@ -126,10 +148,18 @@ class Ledger:
                         db.close()
                     db = None
                 if attempt == 2:
-                    self.failures += 1
-                    log.warning("llmswitch ledger: could not write %d request(s): %s",
-                                len(batch), exc)
+                    self._lost(batch, exc)
         return db
+
+    def _lost(self, batch: list[Any], exc: Exception) -> None:
+        rows = sum(max(1, len(record.attempts)) for record, _ in batch)
+        self.failures += 1
+        self.dropped += rows
+        message = describe_failure(self.url, exc)
+        if message != self.last_error:  # say it once per distinct cause, not once per batch
+            log.error("llmswitch ledger: %s; spend is NOT being recorded (%d row(s) dropped so "
+                      "far; Ledger.stats() counts them)", message, self.dropped)
+        self.last_error = message
 
     def _next_batch(self) -> tuple[list[Any], bool]:
         batch: list[Any] = []
@@ -160,13 +190,11 @@ class Ledger:
     def _write(self, db: Database, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
         traces: list[tuple[Any, ...]] = []
-        for name, trace, ok, extra in batch:
-            request_id = new_request_id()
-            rows.extend(attempt_rows(name, trace, request_id, ok))
+        for record, extra in batch:
+            rows.extend(attempt_rows(record))
             if self.config.traces:
-                traces.append(tuple(asdict(trace_record(name, trace, request_id, extra)).values()))
-        db.insert("attempts", COLUMNS, rows)
-        db.insert("traces", TRACE_COLUMNS, traces)
+                traces.append(tuple(asdict(trace_record(record, extra)).values()))
+        db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
         self.written += len(rows)
 
     # -- shutdown ---------------------------------------------------------------------------

@@ -4,19 +4,28 @@ attempts that were billed included), plus the trace itself. Pure functions, no I
 from __future__ import annotations
 
 import json
-import time
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from llmswitch.calls import ATTEMPT_ID
 from llmswitch.observe.trace import Span
 from llmswitch.request import Request
+
+if TYPE_CHECKING:
+    from llmswitch.calls import CallRecord
 
 COLUMNS = (
     "ts", "request_id", "route", "attempt", "provider", "model", "status", "error_type",
     "http_status", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
     "cost_usd", "latency_ms", "ttft_ms", "retry_wait_s", "served", "cache_write_tokens",
+    "attempt_id", "usage_estimated", "key_id", "run_id", "tags",
 )
+"""An attempt row's columns. `status`: ok, error, cut (a stream that failed after its first
+token), cancelled, abandoned (the caller stopped reading). `request_id` is the call's trace id."""
+
+TAG_COLUMNS = ("key_id", "run_id")
+"""Tags that get their own (indexed) columns besides the `tags` JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,22 +41,29 @@ class TraceRecord:
     cost_usd: float | None
     duration_ms: float
     trace_json: str
+    key_id: str | None = None
+    run_id: str | None = None
+    tags: str | None = None
 
 
-def attempt_rows(route: str, trace: Span | None, request_id: str,
-                 served_ok: bool) -> list[tuple[Any, ...]]:
-    """Ledger rows (in `COLUMNS` order) for every attempt span below `trace`."""
-    if trace is None:
+def attempt_rows(record: CallRecord) -> list[tuple[Any, ...]]:
+    """Ledger rows (in `COLUMNS` order) for every attempt of a call: those in its trace tree
+    and those registered by provider models that the tree does not hold (cancelled branches)."""
+    attempts = record.all_attempts()
+    if not attempts:
         return []
-    attempts = trace.attempts()
-    last_ok = max((i for i, s in enumerate(attempts) if s.status == "ok"), default=-1)
+    served = _served(record)
+    tags = _tags_json(record.tags)
+    key_id, run_id = (record.tags.get(k) for k in TAG_COLUMNS)
     rows = []
     for i, span in enumerate(attempts):
         a = span.attributes
+        failed = span.status == "error"
+        status = "cut" if failed and a.get("llmswitch.stream_cut") else span.status
         rows.append((
-            span.start_time, request_id, route, i + 1,
-            a.get("gen_ai.provider.name"), a.get("gen_ai.request.model"), span.status,
-            (span.error or {}).get("type") if span.status == "error" else None,
+            span.start_time, record.trace_id, record.name, i + 1,
+            a.get("gen_ai.provider.name"), a.get("gen_ai.request.model"), status,
+            (span.error or {}).get("type") if failed else None,
             a.get("http.response.status_code"),
             int(a.get("gen_ai.usage.input_tokens") or 0),
             int(a.get("gen_ai.usage.output_tokens") or 0),
@@ -55,10 +71,25 @@ def attempt_rows(route: str, trace: Span | None, request_id: str,
             int(a.get("gen_ai.usage.reasoning_tokens") or 0),
             a.get("llmswitch.cost_usd"), span.duration_ms, a.get("llmswitch.ttft_ms"),
             float(a.get("llmswitch.retry_wait_s") or 0.0),
-            1 if served_ok and i == last_ok else 0,
+            1 if span is served else 0,
             int(a.get("gen_ai.usage.cache_write_tokens") or 0),
+            a.get(ATTEMPT_ID) or f"{record.trace_id}-t{i + 1}",
+            1 if a.get("llmswitch.usage_estimated") else 0,
+            key_id, run_id, tags,
         ))
     return rows
+
+
+def _served(record: CallRecord) -> Span | None:
+    """The attempt whose answer the caller got (the last successful one in the tree)."""
+    if record.completion is None or record.completion.trace is None:
+        return None
+    return next((s for s in reversed(record.completion.trace.attempts()) if s.status == "ok"),
+                None)
+
+
+def _tags_json(tags: Mapping[str, str]) -> str | None:
+    return json.dumps(dict(tags), ensure_ascii=False, sort_keys=True) if tags else None
 
 
 def content_attributes(request: Request, output: str | None) -> dict[str, Any]:
@@ -70,31 +101,31 @@ def content_attributes(request: Request, output: str | None) -> dict[str, Any]:
     return out
 
 
-def trace_record(route: str, trace: Span | None, request_id: str,
-                 extra: dict[str, Any] | None = None) -> TraceRecord:
-    """The stored form of a trace (its public JSON, with optional extra root attributes)."""
-    data: dict[str, Any] = trace.to_dict() if trace is not None else {
-        "name": route, "kind": "step", "status": "error", "duration_ms": 0.0,
-        "attributes": {}, "children": []}
+def trace_record(record: CallRecord, extra: dict[str, Any] | None = None) -> TraceRecord:
+    """The stored form of a call's trace (its public JSON, with optional extra root attributes
+    and the call's status: ok, error, cancelled or abandoned)."""
+    trace = record.trace
+    data: dict[str, Any] = trace.to_dict()
+    data["trace_id"] = record.trace_id
+    if record.status not in (None, "ok", "error"):
+        data["status"] = record.status
     if extra:
         data["attributes"] = {**data["attributes"], **extra}
-    attempts = trace.attempts() if trace is not None else []
-    served = next((s for s in reversed(attempts) if s.status == "ok"), None)
+    attempts = record.all_attempts()
+    served = _served(record)
     costs = [s.attributes.get("llmswitch.cost_usd") for s in attempts]
     known = [c for c in costs if isinstance(c, (int, float))]
     return TraceRecord(
-        request_id=request_id,
-        ts=trace.start_time if trace is not None else time.time(),
-        route=route,
+        request_id=record.trace_id,
+        ts=trace.start_time,
+        route=record.name,
         status=str(data["status"]),
         provider=served.attributes.get("gen_ai.provider.name") if served else None,
         model=served.attributes.get("gen_ai.request.model") if served else None,
         cost_usd=sum(known) if known else None,
-        duration_ms=float(data["duration_ms"]),
+        duration_ms=float(data["duration_ms"]) or record.duration_ms,
         trace_json=json.dumps(data, default=str, ensure_ascii=False),
+        key_id=record.tags.get("key_id"),
+        run_id=record.tags.get("run_id"),
+        tags=_tags_json(record.tags),
     )
-
-
-def new_request_id() -> str:
-    """A unique id for one top-level request."""
-    return uuid.uuid4().hex

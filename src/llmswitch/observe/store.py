@@ -18,7 +18,7 @@ class LedgerStore:
             raise ConfigError(f"no ledger at {url}",
                               hint="run a request first, or point --config / observe.ledger / "
                                    "$LLMSWITCH_LEDGER at the ledger")
-        self.db = Database(url)
+        self.db = Database(url, readonly=True)
 
     def attempts(self, since: float | None = None) -> list[dict[str, Any]]:
         """Attempt rows, oldest first (optionally only those at or after `since`, epoch s)."""

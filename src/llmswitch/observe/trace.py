@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SpanKind = Literal["attempt", "strategy", "step"]
+SpanStatus = Literal["ok", "error", "cancelled", "abandoned"]
+"""`cancelled`: the caller cancelled the call; `abandoned`: the caller stopped reading a
+stream. Only `ok` is a success. (A stream that failed after its first token is an `error`
+span with `llmswitch.stream_cut`; its ledger row says `cut`.)"""
+_STATUSES = frozenset(("ok", "error", "cancelled", "abandoned"))
 
 
 @dataclass(slots=True)
@@ -22,7 +27,7 @@ class Span:
     kind: SpanKind = "attempt"
     attributes: dict[str, Any] = field(default_factory=dict)
     children: list[Span] = field(default_factory=list)
-    status: Literal["ok", "error"] = "ok"
+    status: SpanStatus = "ok"
     error: dict[str, Any] | None = None
     start_time: float = field(default_factory=time.time)
     duration_ms: float = 0.0
@@ -80,7 +85,7 @@ def span_from_dict(data: dict[str, Any]) -> Span:
         kind=data.get("kind", "attempt"),
         attributes=dict(data.get("attributes") or {}),
         children=[span_from_dict(c) for c in data.get("children") or ()],
-        status="error" if data.get("status") == "error" else "ok",
+        status=data["status"] if data.get("status") in _STATUSES else "ok",
         error=dict(data["error"]) if data.get("error") else None,
         start_time=float(data.get("start_time", 0.0)),
         duration_ms=float(data.get("duration_ms", 0.0)),

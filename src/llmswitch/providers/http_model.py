@@ -13,6 +13,7 @@ import httpx
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
 from llmswitch.adapters.http_errors import body_snippet
+from llmswitch.calls import ATTEMPT_ID, current_call, interruption_status, is_interruption
 from llmswitch.capabilities import prepare_request
 from llmswitch.catalog.pricing import cost_usd
 from llmswitch.errors import (
@@ -84,7 +85,7 @@ class HttpModel(Model):
             if emulated:
                 span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=False)
-            response = await deadline.run(self._send(call))
+            response = await deadline.run(self._send(call, span))
             try:
                 ttft = _ms(started)
                 body = await deadline.run(response.aread())
@@ -94,6 +95,9 @@ class HttpModel(Model):
                 raise self.adapter.error(response.status_code, response.headers, body, self.target)
             reply = self.adapter.parse(body, self.target)
         except BaseException as exc:
+            if is_interruption(exc):
+                self._interrupted(exc, span, started, request, None, ())
+                raise
             error = self._failed(exc, span, started, None)
             if error is exc:
                 raise
@@ -112,26 +116,31 @@ class HttpModel(Model):
         parser = self.adapter.stream_parser(request, self.target)
         reply: Reply | None = None
         deadline = _Deadline(request.settings.timeout)
+        delivered: list[str] = []  # text and tool-call pieces, to estimate a cut stream's usage
         try:
             request, emulated = prepare_request(request, self.target.card)
             if emulated:
                 span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=True)
-            response = await deadline.run(self._send(call))
+            response = await deadline.run(self._send(call, span))
             try:
                 async for item in self._events(response, parser, deadline):
                     if isinstance(item, Reply):
                         reply = item
                         continue
-                    if ttft is None and isinstance(item, TextDelta | ToolCallDelta):
-                        ttft = _ms(started)
+                    if isinstance(item, TextDelta | ToolCallDelta):
+                        delivered.append(item.text if isinstance(item, TextDelta)
+                                         else (item.name or "") + item.arguments)
+                        if ttft is None:
+                            ttft = _ms(started)
                     yield item
             finally:
                 await response.aclose()
         except BaseException as exc:
-            if isinstance(exc, GeneratorExit):
+            if is_interruption(exc):
+                self._interrupted(exc, span, started, request, parser.usage, delivered)
                 raise
-            error = self._failed(exc, span, started, parser.usage)
+            error = self._stream_failed(exc, span, started, request, parser.usage, delivered)
             if error is exc:
                 raise
             raise error from exc
@@ -172,7 +181,7 @@ class HttpModel(Model):
                 yield event
         yield parser.finish()
 
-    async def _send(self, call: HttpCall) -> httpx.Response:
+    async def _send(self, call: HttpCall, span: Span) -> httpx.Response:
         client = self.provider.client()
         headers = {"content-type": "application/json", "accept": "application/json",
                    **self.provider.auth_headers(self.target.model), **call.headers}
@@ -181,6 +190,7 @@ class HttpModel(Model):
             call.method, url, json=call.body, params=call.query or None, headers=headers
         )
         request = await self.provider.sign(request)
+        _register(span)  # from here on the provider may bill the attempt
         return await client.send(request, stream=True)
 
     def _span(self, request: Request) -> Span:
@@ -238,6 +248,52 @@ class HttpModel(Model):
             )
         return cost
 
+    def _estimate(self, request: Request, reported: Usage | None,
+                  delivered: Sequence[str]) -> Usage:
+        """Usage of an attempt that ended early: what the provider reported, else input counted
+        by the tokenizer and output counted from the text delivered (an estimate)."""
+        from llmswitch.tokens import count_text, estimate_request_tokens
+
+        card = self.target.card or self.target.model
+        input_tokens = (reported.input_tokens if reported and reported.input_tokens
+                        else estimate_request_tokens(request, card))
+        output = (reported.output_tokens if reported and reported.output_tokens
+                  else count_text("".join(delivered), card) if delivered else 0)
+        return Usage(input_tokens=input_tokens, output_tokens=output,
+                     cached_input_tokens=reported.cached_input_tokens if reported else 0)
+
+    def _stream_failed(self, exc: BaseException, span: Span, started: float,
+                       request: Request, reported: Usage, delivered: Sequence[str]
+                       ) -> BaseException:
+        """The error of a failed stream; one cut after its first token is billed for what it
+        streamed (reported usage, else estimated) and marked `llmswitch.stream_cut`."""
+        estimated = bool(delivered) and not reported.output_tokens
+        usage = self._estimate(request, reported, delivered) if estimated else reported
+        error = self._failed(exc, span, started, usage)
+        if delivered:
+            span.attributes["llmswitch.stream_cut"] = True
+            if estimated:
+                span.attributes["llmswitch.usage_estimated"] = True
+        return error
+
+    def _interrupted(self, exc: BaseException, span: Span, started: float, request: Request,
+                     reported: Usage | None, delivered: Sequence[str]) -> None:
+        """Close the span of an attempt the caller cancelled or stopped reading, with the usage
+        billed up to then (reported, else estimated and flagged)."""
+        try:
+            status = interruption_status(exc)
+            span.status = status
+            span.error = {"type": status, "message": f"the attempt was {status} by the caller"}
+            if span.attributes.get(ATTEMPT_ID) is None:
+                return  # never sent: nothing was billed
+            usage = reported if reported is not None and reported.output_tokens else None
+            if usage is None:
+                usage = self._estimate(request, reported, delivered)
+                span.attributes["llmswitch.usage_estimated"] = True
+            span.attributes.update(_usage_attributes(usage, cost_usd(self.target.card, usage)))
+        finally:
+            span.finish(started)
+
     def _failed(
         self, exc: BaseException, span: Span, started: float, usage: Usage | None
     ) -> BaseException:
@@ -260,8 +316,16 @@ class HttpModel(Model):
         if error.status is not None:
             span.attributes["http.response.status_code"] = error.status
         span.attributes["error.type"] = error.type
+        self.provider.scrub(error, exc)  # provider text may quote our keys (scrub.py)
         error.trace = span.fail(error).finish(started)
         return error
+
+
+def _register(span: Span) -> None:
+    """Count the attempt in the running top-level call (if any) before it is sent."""
+    record = current_call()
+    if record is not None:
+        record.register(span)
 
 
 def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:

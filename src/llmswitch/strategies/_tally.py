@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmswitch.errors import AllAttemptsFailedError, LLMSwitchError
+from llmswitch.models import closing
 from llmswitch.observe.trace import Span
 from llmswitch.results import Completion, StreamEnd, StreamEvent, Usage
 
@@ -92,11 +93,14 @@ async def stream_through(
     """Relay one chosen model's stream; the final `StreamEnd` carries the strategy's tally and
     trace, and a failure is counted and re-raised with the strategy's trace."""
     try:
-        async for event in model.stream(request):
-            if isinstance(event, StreamEnd):
-                yield StreamEnd(tally.result(tally.add(event.completion)))
-                return
-            yield event
+        # `aclosing`: a caller who leaves this stream closes the model's stream now (its
+        # provider call stops and is recorded as abandoned), not at garbage collection.
+        async with closing(model.stream(request)) as events:
+            async for event in events:
+                if isinstance(event, StreamEnd):
+                    yield StreamEnd(tally.result(tally.add(event.completion)))
+                    return
+                yield event
     except LLMSwitchError as exc:
         if exc not in tally.errors:
             tally.failed(exc)

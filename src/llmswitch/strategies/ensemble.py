@@ -104,7 +104,9 @@ class Ensemble(Model):
             for task in pending:
                 task.cancel()
                 name = self.members[tasks[task]].name
-                tally.span.child(Span(f"chat {name}", "attempt",
+                # A marker, not an attempt: the provider call itself is recorded (as
+                # `cancelled`, with what it was billed) by the call's record.
+                tally.span.child(Span(f"cancel {name}", "step",
                                       {"llmswitch.cancelled": "quorum reached"}))
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
