@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from llmswitch.catalog.card import ModelCard
 from llmswitch.errors import BadRequestError, LLMSwitchError, ResponseError, SchemaError
 from llmswitch.messages import Message, MessagesInput, ToolCall, ToolSpec, to_messages
-from llmswitch.models import Model
+from llmswitch.models import Model, closing
 from llmswitch.request import Request, ResponseFormat, model_format
 from llmswitch.results import Completion, StreamEnd, StreamEvent, StreamNotice
 from llmswitch.schemacheck import MAX_ERRORS, SchemaProblem, compile_schema, unsatisfiable, validate
@@ -308,20 +308,16 @@ async def enforce_stream(model: Model, request: Request, where: str
     errors: list[str] = []
     for attempt in range(1, fmt.retries + 2):
         final: Completion | None = None
-        events = model.stream(current)
         try:
-            async for event in events:
-                if isinstance(event, StreamEnd):
-                    final = tally.add(event.completion)
-                    break
-                yield event
+            async with closing(model.stream(current)) as events:
+                async for event in events:
+                    if isinstance(event, StreamEnd):
+                        final = tally.add(event.completion)
+                        break
+                    yield event
         except LLMSwitchError as exc:
             tally.failed(exc)
             raise tally.fail(exc) from None
-        finally:
-            closer = getattr(events, "aclose", None)
-            if closer is not None:
-                await closer()
         if final is None:
             raise tally.fail(ResponseError(f"{where}: the stream ended without a final result"))
         if _unparsed(request, final, "native"):

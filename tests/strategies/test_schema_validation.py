@@ -225,3 +225,23 @@ async def test_bad_call_settings_are_bad_requests() -> None:
     for settings in ({"temperature": 9}, {"seed": 1.5}, {"stop": 3}, {"tools": ["x"]}):
         with pytest.raises(BadRequestError, match="invalid request"):
             await s.complete("m", "q", **settings)
+
+
+async def test_leaving_a_schema_stream_closes_the_model_stream() -> None:
+    closed: list[bool] = []
+
+    class Dripping(FakeModel):
+        async def stream(self, request: Any) -> Any:  # type: ignore[override]
+            try:
+                async for event in super().stream(request):
+                    yield event
+            finally:
+                closed.append(True)
+
+    s = switch(m=Dripping("m", ['{"n": 1, "pad": "a b c d e f"}']))
+    events = s.stream("m", "q", response_format=SCHEMA)
+    async for event in events:
+        if isinstance(event, TextDelta):
+            break
+    await events.aclose()  # type: ignore[attr-defined]
+    assert closed == [True]
