@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from llmswitch.local import LocalEngine, LocalModelError, LocalRequestError
-from llmswitch.local.paths import SMOLLM2_ENV, default_smollm2_path
+from llmswitch.local.engine import DEFAULT_MAX_TOKENS, THREADS_ENV, choose_threads
+from llmswitch.local.paths import (
+    SMOLLM2_DEFAULTS,
+    SMOLLM2_ENV,
+    SMOLLM2_FILENAME,
+    default_smollm2_path,
+    defaults_for,
+)
 
 HELLO = [{"role": "user", "content": "Say hello in one short sentence."}]
 PERSON_SCHEMA: dict[str, Any] = {
@@ -249,3 +256,73 @@ def test_env_var_overrides_default_path(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv(SMOLLM2_ENV, str(tmp_path / "gone.gguf"))
     with pytest.raises(LocalModelError, match=SMOLLM2_ENV):
         default_smollm2_path()
+
+
+# -- defaults chosen by measurement (no model needed) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "threads"),
+    [(2, 0.1, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 9.0, 1), (8, 2.2, 6), (1, 0.0, 1)],
+)
+def test_threads_follow_the_free_cores(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, threads: int
+) -> None:
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert choose_threads(cores, load) == threads
+
+
+def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert choose_threads(2, 9.0) == 3
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(LocalModelError, match="LLMSWITCH_LOCAL_THREADS must be a whole number"):
+        choose_threads()
+    monkeypatch.setenv(THREADS_ENV, "0")
+    with pytest.raises(LocalModelError, match="at least 1"):
+        choose_threads()
+
+
+def test_smollm2_defaults_fill_only_what_the_request_leaves_out(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path / SMOLLM2_FILENAME, defaults=defaults_for(SMOLLM2_FILENAME))
+    request = engine._prepare({"messages": [{"role": "user", "content": "Hi"}]}, stream=False)
+    assert request["max_tokens"] == DEFAULT_MAX_TOKENS == 256
+    assert request["temperature"] == 0.0 and request["repeat_penalty"] == 1.1
+    assert request["messages"][0] == {"role": "system", "content": SMOLLM2_DEFAULTS.system}
+    assert request["stop"] == ["<|im_start|>"]
+    own = {"messages": [{"role": "system", "content": "Be a pirate."},
+                        {"role": "user", "content": "Hi"}],
+           "max_tokens": 9, "temperature": 0.7, "repeat_penalty": 1.0, "stop": "END"}
+    request = engine._prepare(own, stream=False)
+    assert request["messages"] == own["messages"]  # the caller's system prompt is kept
+    assert (request["max_tokens"], request["temperature"], request["repeat_penalty"]) == (
+        9, 0.7, 1.0)
+    assert request["stop"] == ["END", "<|im_start|>"]
+    assert own["stop"] == "END"  # the caller's body is not changed
+
+
+def test_other_models_get_generic_defaults(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path / "mine.gguf", defaults=defaults_for(tmp_path / "mine.gguf"))
+    request = engine._prepare({"messages": [{"role": "user", "content": "Hi"}]}, stream=False)
+    assert request["messages"] == [{"role": "user", "content": "Hi"}]  # no system prompt added
+    assert request["max_tokens"] == 256 and request["temperature"] == 0.0
+    assert "stop" not in request
+
+
+@pytest.mark.local_model
+def test_the_readme_question_is_answered(engine: LocalEngine) -> None:
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    result = engine.chat({"messages": question})
+    assert "Paris" in _text(result)
+    assert result["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.local_model
+def test_a_stopped_generation_is_counted(engine: LocalEngine) -> None:
+    before = engine.stopped
+    body = {"messages": [{"role": "user", "content": "Write a long story."}], "max_tokens": 200}
+    seen: list[dict[str, Any]] = []
+    engine.stream_chat(body, lambda chunk: seen.append(chunk) or len(seen) >= 3)
+    assert len(seen) == 3 and engine.stopped == before + 1
+    engine.stream_chat({**body, "max_tokens": 2}, lambda chunk: False)
+    assert engine.stopped == before + 1  # finishing normally is not a stop

@@ -36,6 +36,7 @@ class FakeEngine:
         self.cancelled = threading.Event()
         self.started = threading.Event()
         self.bodies: list[dict[str, Any]] = []
+        self.delivered = 0
 
     def stream_chat(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         self.bodies.append(body)
@@ -49,6 +50,7 @@ class FakeEngine:
             if self.fail is not None and i == self.fail_after:
                 raise self.fail
             delta = {"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}
+            self.delivered += 1
             if on_chunk({**head, "choices": [delta]}):
                 self.cancelled.set()
                 return
@@ -148,11 +150,69 @@ async def test_a_json_request_stops_at_the_read_timeout() -> None:
         transport=_fake(engine), base_url="http://local/v1", timeout=0.2
     ) as client:
         body = {"model": "fake", "messages": HELLO, "max_tokens": 100_000}
-        started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout, match=r"within 0\.2s"):
             await client.post("/chat/completions", json=body)
-    assert time.monotonic() - started < 5
-    assert await asyncio.to_thread(engine.cancelled.wait, 10)
+    # 100,000 tokens take 100 s at least: the engine was told to stop long before its end.
+    assert await asyncio.to_thread(engine.cancelled.wait, 60)
+    assert engine.delivered < 100_000
+
+
+class SlowLoadEngine(FakeEngine):
+    """A FakeEngine whose model loads only when `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = False
+        self.release = threading.Event()
+        self.done = threading.Event()
+
+    def load(self) -> None:
+        self.release.wait(60)
+        self.loaded = True
+        self.done.set()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_loading_is_bounded_by_its_own_timeout(stream: bool) -> None:
+    engine = SlowLoadEngine()
+    transport = LocalTransport({"fake": "/m.gguf"}, engine_factory=lambda _p: engine,
+                               load_timeout=0.05)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local/v1",
+                                 timeout=30) as client:
+        body = {"model": "fake", "messages": HELLO, "stream": stream}
+        response = await client.post("/chat/completions", json=body)
+        assert response.status_code == 503
+        message = response.json()["error"]["message"]
+        assert "did not load within 0.05s" in message and "LLMSWITCH_LOCAL_LOAD_TIMEOUT" in message
+        assert engine.bodies == []  # no generation started on a model that is not loaded
+        engine.release.set()
+        assert await asyncio.to_thread(engine.done.wait, 60)
+        response = await client.post("/chat/completions", json=body)
+        assert response.status_code == 200 and engine.bodies  # loaded: the answer follows
+    await transport.aclose()
+
+
+async def test_the_answer_timeout_starts_after_loading() -> None:
+    engine = SlowLoadEngine()
+    transport = LocalTransport({"fake": "/m.gguf"}, engine_factory=lambda _p: engine,
+                               load_timeout=60)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local/v1",
+                                 timeout=0.5) as client:
+        threading.Timer(1.0, engine.release.set).start()  # loading outlasts the read timeout
+        body = {"model": "fake", "messages": HELLO, "max_tokens": 3}
+        response = await client.post("/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "t0 t1 t2 "
+    await transport.aclose()
+
+
+def test_load_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMSWITCH_LOCAL_LOAD_TIMEOUT", "soon")
+    with pytest.raises(LocalModelError, match="LLMSWITCH_LOCAL_LOAD_TIMEOUT must be a number"):
+        LocalTransport()
+    monkeypatch.setenv("LLMSWITCH_LOCAL_LOAD_TIMEOUT", "0")
+    with pytest.raises(LocalModelError, match="must be positive"):
+        LocalTransport()
 
 
 @pytest.mark.parametrize("stream", [False, True])
