@@ -1,0 +1,1 @@
+"""Pure translation between each client API and the library's types (no I/O)."""
