@@ -12,8 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from llmswitch.evals.report import evaluate_kind
 from llmswitch.evals.table import load_table
+from llmswitch.training.evaluate import evaluate_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = [ROOT.parent / "shared" / "data" / "routing", Path("/work/shared/data/routing")]

@@ -12,8 +12,8 @@ import time
 
 from cv_dev import TABLES, data_dir
 
-from llmswitch.evals.crossval import cross_validate
 from llmswitch.evals.table import load_table
+from llmswitch.training.crossval import cross_validate
 
 BASES = (("knn", {"k": 25, "task_weight": 1.0}), ("ridge", {"alpha": 3.0, "task_weight": 1.0}))
 

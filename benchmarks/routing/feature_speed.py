@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from llmswitch.evals.table import load_table
-from llmswitch.routing.learned import train_router
+from llmswitch.training.router import train_router
 
 DATA = next(p for p in (Path(__file__).resolve().parents[3] / "shared" / "data" / "routing",
                         Path("/work/shared/data/routing")) if p.is_dir())

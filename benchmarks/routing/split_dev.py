@@ -22,9 +22,9 @@ from typing import Any
 
 from cv_dev import TABLES, data_dir
 
-from llmswitch.evals.report import evaluate_file
 from llmswitch.evals.table import load_table, train_test_split
-from llmswitch.routing.learned.train import train_from_table
+from llmswitch.training.evaluate import evaluate_file
+from llmswitch.training.train import train_from_table
 
 
 def main() -> None:

@@ -231,7 +231,7 @@ async def test_existing_table_with_other_models_is_bad_input(tmp_path: Path) -> 
 
 
 async def test_collected_table_trains_a_router(tmp_path: Path) -> None:
-    from llmswitch.routing.learned import train_router
+    from llmswitch.training.router import train_router
 
     prompts, out = write_prompts(tmp_path / "p.jsonl", n=6), tmp_path / "t.jsonl"
     await collect_outcomes(make_switch(fakes()), prompts, ["strong", "weak"], ExactGrader(), out)

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llmswitch.evals.report import EvalError, evaluate_kind
 from llmswitch.evals.table import TableError, load_table, table_from_records
+from llmswitch.training.evaluate import EvalError, evaluate_kind
 
 
 def row(**overrides: Any) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_folds_that_cannot_be_filled_are_an_error(tmp_path: Path) -> None:
 
 
 def test_answer_columns_are_never_router_labels(tmp_path: Path) -> None:
-    from llmswitch.routing.learned.router import label_columns
+    from llmswitch.training.router import label_columns
 
     rows = [row(prompt_id=f"p{i}", reference="ABCD"[i % 4], subject="xyz"[i % 3])
             for i in range(12)]

@@ -14,8 +14,11 @@ from llmswitch.evals.table import OutcomeTable, load_table
 from llmswitch.messages import Message
 from llmswitch.request import Request
 from llmswitch.results import Completion, Usage
-from llmswitch.routing.learned import load_answer_scorer, load_router, save_router, train_router
-from llmswitch.routing.learned.cascade import answer_keys, train_cascade
+from llmswitch.routing.learned import load_answer_scorer, load_router, save_router
+from llmswitch.routing.learned.cascade import answer_keys
+from llmswitch.training.cascade import train_cascade
+from llmswitch.training.replay import replay_table
+from llmswitch.training.router import train_router
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
 SAMPLE = DATA / "outcomes_sample.parquet"
@@ -67,7 +70,7 @@ def test_answer_keys() -> None:
 
 def test_cascade_probes_cheap_model_and_escalates_on_its_doubt(synth, synth_cascade) -> None:
     lambdas = default_lambdas(synth)
-    plans = synth_cascade.replay_table(synth, lambdas, [])
+    plans = replay_table(synth_cascade, synth, lambdas, [])
     rows = np.arange(len(synth))
     cheap = MODELS.index("cheap")
     said_b = np.asarray([r == "B" for r in synth.responses["cheap"]])
@@ -91,8 +94,8 @@ def test_cascade_file_roundtrip_replays_identically(synth, synth_cascade, tmp_pa
     save_router(synth_cascade, path)
     loaded = load_router(path)
     lambdas = default_lambdas(synth)
-    a = synth_cascade.replay_table(synth, lambdas, [])
-    b = loaded.replay_table(synth, lambdas, [])
+    a = replay_table(synth_cascade, synth, lambdas, [])
+    b = replay_table(loaded, synth, lambdas, [])
     for pa, pb in zip(a, b, strict=True):
         assert (pa.final == pb.final).all() and (pa.called == pb.called).all()
 
@@ -101,7 +104,7 @@ def test_cascade_without_responses_uses_prediction_arms(synth, synth_cascade) ->
     bare = OutcomeTable(*[getattr(synth, f) for f in ("prompt_ids", "tasks", "prompts")],
                         synth.models, synth.quality, synth.cost, {}, None, "bare")
     notes: list[str] = []
-    plans = synth_cascade.replay_table(bare, default_lambdas(bare), notes)
+    plans = replay_table(synth_cascade, bare, default_lambdas(bare), notes)
     assert all(p.called.sum(axis=1).min() == 1 for p in plans)  # one model per prompt
     assert any("no recorded responses" in n for n in notes)
 
@@ -110,7 +113,7 @@ def test_cascade_trains_on_a_table_without_responses(tmp_path) -> None:
     table = load_table(DATA / "llmrouter_sample.jsonl.gz")
     casc = train_cascade(table, folds=2)
     assert all(a.startswith("pred:") for p in casc.policies.values() for a in p.arms)
-    plans = casc.replay_table(table, default_lambdas(table), [])
+    plans = replay_table(casc, table, default_lambdas(table), [])
     assert 0.0 < evaluate(table, plans)["aiq"] <= 1.0
 
 
@@ -192,7 +195,7 @@ def test_cli_train_auto_picks_by_cross_validation(tmp_path) -> None:
 def test_categorical_extra_columns_become_labels(synth) -> None:
     from dataclasses import replace
 
-    from llmswitch.routing.learned.router import label_columns, table_labels
+    from llmswitch.training.router import label_columns, table_labels
 
     n = len(synth)
     extras = {
@@ -209,7 +212,7 @@ def test_categorical_extra_columns_become_labels(synth) -> None:
 
 
 def test_arm_selection_prefers_the_simpler_arm_unless_clearly_better() -> None:
-    from llmswitch.routing.learned.cascade import _arm_rank, _select
+    from llmswitch.training.cascade import _arm_rank, _select
 
     rng = np.random.default_rng(0)
     n = 400
@@ -231,7 +234,7 @@ def test_arm_selection_prefers_the_simpler_arm_unless_clearly_better() -> None:
 
 
 def test_auto_prefers_a_single_predictor_when_the_cascade_only_ties() -> None:
-    from llmswitch.evals.crossval import pick_candidate
+    from llmswitch.training.train import pick_candidate
 
     def result(kind: str, aiq: float, share: float | None = 0.4) -> dict:
         return {"kind": kind, "params": {}, "aiq": aiq, "cost_share_at_95": share}
@@ -247,8 +250,8 @@ def test_auto_prefers_a_single_predictor_when_the_cascade_only_ties() -> None:
 def test_cascade_lambda_is_calibrated_like_other_kinds(tmp_path: Path) -> None:
     sample = load_table(DATA / "outcomes_sample.parquet",
                         responses=DATA / "responses_sample.parquet")
-    from llmswitch.routing.learned.cascade import cross_validate_cascade
-    from llmswitch.routing.learned.train import train_from_table
+    from llmswitch.training.cascade import cross_validate_cascade
+    from llmswitch.training.train import train_from_table
 
     curve = cross_validate_cascade(sample, 5)["curve"]
     budget = float(np.median([p["cost_usd"] for p in curve]))

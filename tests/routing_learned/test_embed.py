@@ -154,8 +154,9 @@ def test_featurizer_mixes_embedding_cosine_into_similarity(tmp_path) -> None:
     from pathlib import Path
 
     from llmswitch.evals.table import load_table
-    from llmswitch.routing.learned import load_router, save_router, train_router
+    from llmswitch.routing.learned import load_router, save_router
     from llmswitch.routing.learned.features import Featurizer, Prepared
+    from llmswitch.training.router import train_router
 
     texts = ["How do I bake bread at home?", "Recipe for baking a loaf of bread", "Stocks fell."]
     plain = Featurizer.fit(texts)

@@ -11,7 +11,7 @@ from llmswitch.messages import Message
 from llmswitch.request import Request
 from llmswitch.results import Completion, Usage
 from llmswitch.routing.learned import load_answer_scorer, load_router, save_router
-from llmswitch.routing.learned.cascade import REMEMBERED, train_cascade
+from llmswitch.routing.learned.cascade import REMEMBERED
 from llmswitch.routing.learned.memory import (
     SAME_QUESTION,
     AnswerMemory,
@@ -19,6 +19,8 @@ from llmswitch.routing.learned.memory import (
     question_of,
     relation,
 )
+from llmswitch.training.cascade import train_cascade
+from llmswitch.training.replay import replay_table
 
 MODELS = ("strong", "cheap", "cheaper")
 INSTRUCTION = 'Print only a single choice from "A" or "B" without explanation. Answer:'
@@ -137,7 +139,7 @@ def test_cascade_learns_that_twins_have_opposite_answers(twins) -> None:
     assert router.memory is not None
     assert "wino" + REMEMBERED in router.policies
     rows = np.arange(len(test))
-    plans = router.replay_table(test, default_lambdas(test), [])
+    plans = replay_table(router, test, default_lambdas(test), [])
     best = max(plans, key=lambda p: test.quality[rows, p.final].mean())
     # the memory knows each twin's answer: the routed quality beats the strong model's
     assert test.quality[rows, best.final].mean() > test.quality[:, 0].mean() + 0.05
@@ -153,9 +155,8 @@ def test_memory_survives_saving_and_scores_answers(twins, tmp_path) -> None:
     loaded = load_router(path)
     assert loaded.memory is not None and loaded.memory.answers == router.memory.answers
     lambdas = default_lambdas(test)
-    plans = zip(
-        router.replay_table(test, lambdas, []), loaded.replay_table(test, lambdas, []), strict=True
-    )
+    plans = zip(replay_table(router, test, lambdas, []), replay_table(loaded, test, lambdas, []),
+                strict=True)
     for a, b in plans:
         assert (a.final == b.final).all() and (a.called == b.called).all()
     # the scorer: an answer equal to the twin's known answer is judged wrong, the other right
@@ -182,8 +183,8 @@ def _is_right(table: OutcomeTable, i: int, letter: str) -> bool:
 def test_broken_memory_arrays_and_missing_responses_are_reported(twins, tmp_path) -> None:
     import io
 
-    from llmswitch.evals.report import evaluate_file, render_text
     from llmswitch.routing.learned.io import RouterFileError
+    from llmswitch.training.evaluate import evaluate_file, render_text
 
     train, test = split_twins(twins)
     path = tmp_path / "twins.npz"

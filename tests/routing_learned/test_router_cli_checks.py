@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import llmswitch.routing.learned.train as train_mod
+import llmswitch.training.train as train_mod
 from llmswitch.cli.main import cli
 from llmswitch.cli.router import router as router_cli
 
@@ -226,7 +226,7 @@ def test_docs_learned_route_example_runs(tmp_path: Path) -> None:
 def test_plot_name_and_empty_task_are_usage_errors_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import llmswitch.evals.report as report_mod
+    import llmswitch.training.evaluate as report_mod
 
     def never(*_a: object, **_k: object) -> None:
         raise AssertionError("evaluated despite an invalid option")
@@ -239,9 +239,9 @@ def test_plot_name_and_empty_task_are_usage_errors_before_any_work(
 
 
 def test_target_cost_calibrates_a_lambda_that_meets_it(tmp_path: Path) -> None:
-    from llmswitch.evals.crossval import oof_predictions
     from llmswitch.evals.table import load_table
     from llmswitch.routing.learned import choose
+    from llmswitch.training.crossval import oof_predictions
 
     data = table(tmp_path, 40)
     out = tmp_path / "r.npz"

@@ -9,15 +9,12 @@ from click.testing import CliRunner
 from llmswitch.cli.router import router as router_cli
 from llmswitch.evals.replay import default_lambdas, evaluate
 from llmswitch.evals.table import load_table
-from llmswitch.routing.learned import (
-    calibrate_lambda,
-    choose,
-    load_router,
-    save_router,
-    train_router,
-)
-from llmswitch.routing.learned.cascade import normalise_answer, train_cascade
+from llmswitch.routing.learned import calibrate_lambda, choose, load_router, save_router
+from llmswitch.routing.learned.cascade import normalise_answer
 from llmswitch.routing.learned.io import RouterFileError
+from llmswitch.training.cascade import train_cascade
+from llmswitch.training.replay import replay_table
+from llmswitch.training.router import train_router
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
 TABLE = DATA / "outcomes_sample.parquet"
@@ -161,7 +158,7 @@ def test_cascade_scorer(table, tmp_path: Path) -> None:
     save_router(casc, tmp_path / "c.npz")
     loaded = load_router(tmp_path / "c.npz")
     lambdas = default_lambdas(table)
-    plans = loaded.replay_table(table, lambdas, [])
+    plans = replay_table(loaded, table, lambdas, [])
     assert plans[0].called.sum(axis=1).min() >= 1
     rep = evaluate(table, plans, None, lambdas)
     assert 0.0 < rep["aiq"] <= 1.0

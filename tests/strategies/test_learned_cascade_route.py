@@ -12,9 +12,10 @@ from llmswitch.errors import RateLimitedError
 from llmswitch.evals.table import load_table
 from llmswitch.results import StreamEnd, TextDelta
 from llmswitch.routing.learned import save_router
-from llmswitch.routing.learned.cascade import train_cascade
 from llmswitch.switch import Switch
 from llmswitch.testing import FakeModel
+from llmswitch.training.cascade import train_cascade
+from llmswitch.training.replay import replay_table
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
 
@@ -79,7 +80,7 @@ async def test_served_choices_match_the_replay(table: Any, cascade: tuple[Any, P
         lams = probe_lambdas(router, task)
         assert lams, f"the sample cascade should probe on {task}"
         lam = lams[len(lams) // 2]
-        plan = router.replay_table(table, [lam], [])[0]
+        plan = replay_table(router, table, [lam], [])[0]
         models = recorded_models(table)
         s = Switch(config(path, list(table.models), **{"lambda": lam}), models=models,
                    observers=[])
@@ -188,7 +189,7 @@ def test_live_decisions_equal_the_replay_over_the_grid(
     router, _ = cascade
     data = dataclasses.replace(table, tasks=("zzz",) * len(table)) if unknown_task else table
     lams = router.grid[::3]
-    plans = router.replay_table(data, lams, [])
+    plans = replay_table(router, data, lams, [])
     models = set(table.models)
     for li, lam in enumerate(lams):
         for i, prompt in enumerate(table.prompts):

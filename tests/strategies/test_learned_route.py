@@ -13,10 +13,11 @@ import yaml
 from llmswitch.errors import ConfigError, OverloadedError
 from llmswitch.evals.table import load_table
 from llmswitch.results import StreamEnd, TextDelta
-from llmswitch.routing.learned import save_router, train_router
+from llmswitch.routing.learned import save_router
 from llmswitch.routing.learned.io import load_router
 from llmswitch.switch import Switch
 from llmswitch.testing import FakeModel
+from llmswitch.training.router import train_router
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing" / "outcomes_sample.parquet"
 MODELS = ["gpt-4-1106-preview", "mixtral-8x7b-chat", "mistral-7b-chat"]

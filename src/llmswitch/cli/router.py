@@ -172,7 +172,7 @@ def train(
 ) -> None:
     """Train a router on an outcome table and save it."""
     _need_router_extra()
-    from llmswitch.routing.learned.train import TrainError, train_from_table
+    from llmswitch.training.train import TrainError, train_from_table
 
     if sum(x is not None for x in (lam, target_cost, min_quality)) > 1:
         raise RouterError("give at most one of --lambda, --target-cost, --min-quality")
@@ -245,7 +245,7 @@ def eval_cmd(
 ) -> None:
     """Replay a router over a table (zero model calls) and report cost and quality."""
     _need_router_extra()
-    from llmswitch.evals.report import EvalError, evaluate_file, evaluate_kind
+    from llmswitch.training.evaluate import EvalError, evaluate_file, evaluate_kind
 
     if (router_file is None) == (kind is None):
         raise RouterError("give either --router FILE or --kind KIND (cross-validation)")
@@ -278,7 +278,7 @@ def eval_cmd(
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:
-        from llmswitch.evals.report import render_text
+        from llmswitch.training.evaluate import render_text
 
         render_text(report, sys.stdout)
 

@@ -5,7 +5,8 @@ predicted quality and cost; the choice maximises ``quality − λ·cost`` (`poli
 save to versioned ``.npz`` files that load without pickle (`save_router`, `load_router`).
 `load_answer_scorer` turns a saved (cascade) router into the ``score(request, answer)`` scorer of
 the orchestration cascade's ``learned`` check.
-Needs the ``router`` extra (numpy, scipy, scikit-learn for training).
+Needs the ``router`` extra (NumPy, SciPy). Training lives in `llmswitch.training`; nothing
+here imports it, outcome tables or scikit-learn.
 """
 
 from llmswitch.routing.learned.io import RouterFileError, load_router, save_router
@@ -15,7 +16,6 @@ from llmswitch.routing.learned.router import (
     LearnedDecision,
     LearnedRouter,
     Prediction,
-    train_router,
 )
 from llmswitch.routing.learned.scorer import LearnedAnswerScorer, load_answer_scorer
 
@@ -31,5 +31,4 @@ __all__ = [
     "load_answer_scorer",
     "load_router",
     "save_router",
-    "train_router",
 ]

@@ -156,15 +156,6 @@ class KNNQuality:
 # ----------------------------------------------------------------------------------------------
 
 
-def _soft_label_rows(x: sparse.csr_matrix, q: FloatArray) -> tuple[sparse.csr_matrix, Any, Any]:
-    """Rows duplicated as (label 1, weight q) and (label 0, weight 1-q) for fractional quality."""
-    if np.all((q == 0) | (q == 1)):
-        return x, q.astype(np.int64), np.ones(len(q))
-    xx = sparse.vstack([x, x], format="csr")
-    y = np.concatenate([np.ones(len(q)), np.zeros(len(q))]).astype(np.int64)
-    return xx, y, np.concatenate([q, 1.0 - q]) + 1e-6
-
-
 class LogisticQuality:
     """One L2-regularised logistic regression per model on TF-IDF + lexical features."""
 
@@ -176,27 +167,6 @@ class LogisticQuality:
         self.coef_t = np.ascontiguousarray(self.coef.T)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.c = float(c)
-
-    @classmethod
-    def fit(cls, features: Features, quality: FloatArray, c: float = 1.0) -> LogisticQuality:
-        """Fit one classifier per model (constant models get a constant prediction)."""
-        from sklearn.linear_model import LogisticRegression
-
-        x = features.stacked()
-        coef = np.zeros((quality.shape[1], x.shape[1]))
-        intercept = np.zeros(quality.shape[1])
-        for j in range(quality.shape[1]):
-            q = quality[:, j]
-            mean = float(np.clip(q.mean(), 1e-4, 1 - 1e-4))
-            if q.min() == q.max():
-                intercept[j] = np.log(mean / (1 - mean))
-                continue
-            xx, y, w = _soft_label_rows(x, q)
-            clf = LogisticRegression(C=c, max_iter=300, solver="lbfgs")
-            clf.fit(xx, y, sample_weight=w)
-            coef[j] = clf.coef_[0]
-            intercept[j] = clf.intercept_[0]
-        return cls(coef, intercept, c)
 
     def predict(self, features: Features) -> FloatArray:
         """Predicted probability that each model's answer is good."""
@@ -221,8 +191,6 @@ class LogisticQuality:
 # ridge regression (closed form)
 # ----------------------------------------------------------------------------------------------
 
-DUAL_MAX_ROWS = 6000
-
 
 class RidgeQuality:
     """Linear probability model per model: ridge regression of quality on the stacked features.
@@ -240,27 +208,6 @@ class RidgeQuality:
         self.coef_t = np.ascontiguousarray(self.coef.T)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.alpha = float(alpha)
-
-    @classmethod
-    def fit(cls, features: Features, quality: FloatArray, alpha: float = 1.0) -> RidgeQuality:
-        """Fit all models' regressions at once."""
-        x = features.stacked()
-        mean = quality.mean(axis=0)
-        target = quality - mean
-        if x.shape[0] <= DUAL_MAX_ROWS:
-            from scipy.linalg import solve
-
-            gram = np.asarray((x @ x.T).todense(), dtype=np.float64)
-            gram[np.diag_indices_from(gram)] += alpha
-            dual = solve(gram, target, assume_a="pos")
-            coef = np.asarray(x.T @ dual).T
-        else:
-            from sklearn.linear_model import Ridge
-
-            ridge = Ridge(alpha=alpha, solver="sparse_cg", max_iter=300, fit_intercept=False)
-            ridge.fit(x, target)
-            coef = np.atleast_2d(ridge.coef_)
-        return cls(coef, mean, alpha)
 
     def predict(self, features: Features) -> FloatArray:
         """Predicted quality per model, clipped to [0, 1]."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,10 @@ import numpy as np
 from llmswitch.evals.table import OutcomeTable
 from llmswitch.routing.learned.io import save_router
 from llmswitch.routing.learned.policy import calibrate_lambda, lambda_from_curve
-from llmswitch.routing.learned.router import KINDS, LearnedRouter, train_router
+from llmswitch.routing.learned.router import KINDS, LearnedRouter
+from llmswitch.training.cascade import cross_validate_cascade, train_cascade
+from llmswitch.training.crossval import KIND_DEFAULTS, cross_validate, oof_predictions
+from llmswitch.training.router import train_router
 
 Progress = Callable[[str], None]
 
@@ -22,8 +25,6 @@ class TrainError(ValueError):
 
 def default_params(kind: str) -> dict[str, Any]:
     """Hyper-parameters used for ``kind`` unless cross-validation picks others."""
-    from llmswitch.evals.crossval import KIND_DEFAULTS
-
     return dict(KIND_DEFAULTS.get(kind, {}))
 
 
@@ -42,8 +43,6 @@ def _calibrate(
     """
     if lam is not None:
         return lam
-    from llmswitch.evals.crossval import oof_predictions
-
     base_kind = router.kind
     q, c = oof_predictions(table, base_kind, router.info.get("params"), folds)
     if target_cost is not None:
@@ -71,8 +70,6 @@ def _calibrate_cascade(
     if lam is not None:
         return lam
     if report is None:
-        from llmswitch.routing.learned.cascade import cross_validate_cascade
-
         if progress:
             progress("calibrating λ on the cross-validated cascade")
         report = cross_validate_cascade(table, folds, progress)
@@ -107,14 +104,11 @@ def train_from_table(
     selection: list[dict[str, Any]] = []
     reports: dict[str, dict[str, Any]] = {}
     if kind == "auto":
-        from llmswitch.evals.crossval import select_kind
 
         kind, params, selection = select_kind(table, k=folds, progress=progress, reports=reports)
     else:
         params = default_params(kind)
     if kind == "cascade":
-        from llmswitch.routing.learned.cascade import train_cascade
-
         if progress:
             progress("training cascade scorer")
         cascade = train_cascade(table, folds=folds, progress=progress)
@@ -152,3 +146,72 @@ def _summary(
             float(x) for x in np.asarray(router.info["task_stats"]["*"]["quality"])
         ],
     }
+
+
+DEFAULT_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("knn", {"k": 25}),
+    ("knn", {"k": 25, "task_weight": 1.0}),
+    ("ridge", {"alpha": 3.0}),
+    ("ridge", {"alpha": 3.0, "task_weight": 1.0}),
+    ("ridge", {"alpha": 3.0, "task_weight": 1.0, "embed_weight": 0.3}),
+    ("cascade", {}),
+)
+"""What ``--kind auto`` cross-validates: fast kinds only (closed-form ridge, kNN, the cascade),
+with and without the task label as a feature, ridge also with the static prompt embedding.
+``logistic``, ``mf`` and ``ensemble`` stay available by name (slower to train; they did not win
+on the development tables)."""
+
+
+def select_kind(
+    table: OutcomeTable,
+    candidates: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_CANDIDATES,
+    k: int = 5,
+    progress: Progress | None = None,
+    reports: dict[str, dict[str, Any]] | None = None,
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """Pick a candidate by cross-validated AIQ (see `pick_candidate`); ``reports`` collects the
+    cascade's cross-validated report (key ``"cascade"``) for λ calibration."""
+    results = []
+    for kind, params in candidates:
+        if kind == "cascade":
+            from llmswitch.training.cascade import cross_validate_cascade
+
+            rep = cross_validate_cascade(table, k, progress)
+            if reports is not None:
+                reports["cascade"] = rep
+        else:
+            rep = cross_validate(table, kind, params, k, progress)
+        share = rep["cost_share_at_95"]
+        results.append(
+            {
+                "kind": kind,
+                "params": params,
+                "aiq": rep["aiq"],
+                "cost_share_at_95": share,
+                "cost_share_at_100": rep["cost_share_at_100"],
+            }
+        )
+    best = pick_candidate(results)
+    return best["kind"], dict(best["params"]), results
+
+
+AIQ_TOLERANCE = 0.001
+"""Cross-validated AIQs closer than this count as a tie, which the simpler kind wins."""
+
+
+def pick_candidate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The simplest candidate within `AIQ_TOLERANCE` of the best AIQ, then the best AIQ, then the
+    lower cost share at 95%. The cascade (probes, per-task policies) counts as more complex than
+    a single predictor, so it is chosen only when it is clearly better.
+    """
+    top = max(r["aiq"] for r in results)
+    close = [r for r in results if r["aiq"] >= top - AIQ_TOLERANCE]
+    return max(
+        close,
+        key=lambda r: (
+            r["kind"] != "cascade",
+            round(r["aiq"], 4),
+            -(r["cost_share_at_95"] or 9.0),
+        ),
+    )
+

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
 from llmswitch.evals.table import OutcomeTable
+from llmswitch.training.replay import replay_table
 
 Progress = Callable[[str], None]
 
@@ -19,7 +20,8 @@ class EvalError(ValueError):
 def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any]:
     """Replay the router saved at ``router_path`` over ``table``."""
     from llmswitch.routing.learned.io import RouterFileError, load_router
-    from llmswitch.routing.learned.router import LearnedRouter, sweep_plans, table_labels
+    from llmswitch.routing.learned.router import LearnedRouter, sweep_plans
+    from llmswitch.training.router import table_labels
 
     try:
         router = load_router(router_path)
@@ -39,7 +41,7 @@ def evaluate_file(table: OutcomeTable, router_path: str | Path) -> dict[str, Any
         predicted = pred.quality
         plans = sweep_plans(pred.quality, pred.cost, lambdas)
     else:
-        plans = router.replay_table(table, lambdas, notes)
+        plans = replay_table(router, table, lambdas, notes)
     stats = router.info.get("task_stats")
     task_pred = task_predictions(table, stats) if stats else None
     report = evaluate(table, plans, task_pred, lambdas, predicted_quality=predicted)
@@ -66,8 +68,8 @@ def evaluate_kind(
             f"table has {len(table)} prompts; need at least {2 * folds} to cross-validate with "
             f"{folds} folds (lower --folds or collect more prompts)"
         )
-    from llmswitch.evals.crossval import cross_validate, select_kind
-    from llmswitch.routing.learned.train import default_params
+    from llmswitch.training.crossval import cross_validate
+    from llmswitch.training.train import default_params, select_kind
 
     selection: list[dict[str, Any]] = []
     if kind == "auto":
@@ -75,7 +77,7 @@ def evaluate_kind(
     else:
         params = default_params(kind)
     if kind == "cascade":
-        from llmswitch.routing.learned.cascade import cross_validate_cascade
+        from llmswitch.training.cascade import cross_validate_cascade
 
         report = cross_validate_cascade(table, folds, progress)
     else:
