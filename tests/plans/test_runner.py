@@ -261,3 +261,17 @@ async def test_switch_run_plan_delegates(tmp_path: Path) -> None:
     async with switch(m=FakeModel(script=["hello"])) as sw:
         run = await sw.run_plan(plan, run_dir=tmp_path / "run")
     assert run.output("a") == "hello"
+
+
+async def test_auto_through_a_route_records_what_it_chose(tmp_path: Path) -> None:
+    config = {**NO_LEDGER, "routes": {"by-task": {
+        "strategy": "route", "by": "task", "targets": ["small", "big"],
+        "tasks": {"code": "big"}, "default": "small"}}}
+    small, big = FakeModel(name="small", script=["s"]), FakeModel(name="big", script=["b"])
+    plan = make_plan({"a": {"model": "auto", "router": "by-task", "task": "code",
+                            "prompt": "x"}})
+    async with Switch(config, models={"small": small, "big": big}) as sw:
+        run = await run_plan(sw, plan, run_dir=tmp_path / "run")
+    assert run.output("a") == "b" and big.calls[0].metadata == {"task": "code"}
+    assert run.streams["a"]["auto"]["router"] == "by-task"
+    assert run.streams["a"]["auto"]["router_chose"] == "big"

@@ -151,6 +151,8 @@ class StreamRun:
             out["response_format"] = dict(self.spec.output.schema or {}) or "json"
         if self.deadline_at is not None:
             out["timeout"] = max(0.001, self.deadline_at - time.monotonic())
+        if self.spec.task:
+            out["metadata"] = {"task": self.spec.task}  # what task and learned routes read
         out.update(extra)
         return out
 

@@ -303,7 +303,7 @@ def save_chart(report: CostReport, path: str | Path) -> None:
         title += f" vs ${report.baseline_cost_usd:.4f}"
     if saving is not None:
         title += f" ({saving:.0%} saved)"
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title.replace("$", r"\$"), fontsize=10)  # `$` would start mathtext
     ax.legend(fontsize=8)
     if report.moved:
         ax.set_xlabel("* finished on a fallback model", fontsize=8)

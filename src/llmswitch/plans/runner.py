@@ -282,6 +282,9 @@ class Runner:
         if result is not None:
             entry.update(model=result.completion.model, provider=result.completion.provider,
                          served_by=result.served_model)
+            chosen = _route_choice(result.completion.trace)
+            if entry.get("auto") and entry["auto"].get("router") and chosen:
+                entry["auto"]["router_chose"] = chosen
         elif tally.calls:
             entry.update(model=None, provider=None)
         span = self._trace(sid, run)
@@ -365,6 +368,15 @@ class Runner:
                 row["elapsed_s"] = (entry.get("finished_at") or now) - entry["started_at"]
             out[sid] = row
         return out
+
+
+def _route_choice(trace: Span | None) -> str | None:
+    """What a route decided for this call (`llmswitch.chosen` in its trace), if anything."""
+    for span in trace.walk() if trace is not None else ():
+        chosen = span.attributes.get("llmswitch.chosen")
+        if chosen:
+            return str(chosen)
+    return None
 
 
 def new_manifest(switch: Switch, prepared: Prepared, run_id: str, concurrency: int
