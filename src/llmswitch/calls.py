@@ -105,6 +105,14 @@ class CallRecord:
                 span.error = {"type": status, "message": "still running when the call ended"}
 
     @property
+    def serving(self) -> tuple[str | None, str | None]:
+        """`(provider, model)` of the newest attempt sent (the one a stream is reading)."""
+        if not self.attempts:
+            return None, None
+        a = self.attempts[-1].attributes
+        return a.get("gen_ai.provider.name"), a.get("gen_ai.request.model")
+
+    @property
     def ended(self) -> bool:
         """Whether the outcome is known."""
         return self.status is not None

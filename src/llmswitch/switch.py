@@ -70,6 +70,7 @@ class Switch:
         self.observers = list(observers) if observers is not None else _default_observers(
             config, env)
         self._bridge = SyncBridge()
+        self._live: dict[str, CallRecord] = {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kw: Any) -> Switch:
@@ -151,7 +152,11 @@ class Switch:
         """
         name = model or self.config.default_model
         record = self._open(name, self.request(messages, **kw), tags, trace_id)
-        events = self.model(name).stream(record.request)
+        try:
+            events = self.model(name).stream(record.request)
+        except BaseException as exc:
+            self._close(record, exc)
+            raise
         try:
             while True:
                 token = activate(record)
@@ -202,7 +207,14 @@ class Switch:
             tags = {}
         elif not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             raise BadRequestError("tags must map strings to strings")
-        return CallRecord(name, request, trace_id, tags)
+        record = CallRecord(name, request, trace_id, tags)
+        self._live[trace_id] = record
+        return record
+
+    def live_call(self, trace_id: str) -> CallRecord | None:
+        """The record of a call still running (by its trace id): its attempts so far, e.g. the
+        provider and model serving a stream (`record.serving`). `None` once it has ended."""
+        return self._live.get(trace_id)
 
     def _close(self, record: CallRecord, error: BaseException) -> None:
         """End a call that raised: tag the error with the trace id and notify observers."""
@@ -228,6 +240,7 @@ class Switch:
         return await collect(self.stream(model, messages, **kw))
 
     def _notify(self, record: CallRecord) -> None:
+        self._live.pop(record.trace_id, None)
         for observer in self.observers:
             on_end = getattr(observer, "on_end", None)
             if on_end is not None:

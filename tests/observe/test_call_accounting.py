@@ -204,3 +204,20 @@ def test_readers_never_migrate_or_create(tmp_path: Path) -> None:
 def test_ledger_stats_count_what_was_dropped(tmp_path: Path) -> None:
     ledger = Ledger(str(tmp_path / "l.sqlite"))
     assert ledger.stats() == {"written": 0, "dropped": 0, "failures": 0, "last_error": None}
+
+
+async def test_live_calls_are_visible_while_running_and_forgotten_after(tmp_path: Path) -> None:
+    config = {"observe": {"ledger": False}}
+    switch = Switch(config, models={"a": FakeModel("a", ["one two three"])})
+    events = switch.stream("a", "hi", trace_id="cd" * 16)
+    first = await anext(events)  # type: ignore[call-overload]
+    assert isinstance(first, TextDelta)
+    assert switch.live_call("cd" * 16) is not None
+    async for _ in events:  # type: ignore[attr-defined]
+        pass
+    assert switch.live_call("cd" * 16) is None
+    with pytest.raises(Exception, match="nosuch"):
+        async for _ in switch.stream("nosuch/model", "hi", trace_id="ef" * 16):
+            pass
+    assert switch.live_call("ef" * 16) is None  # an unknown model leaves nothing behind
+    assert switch._live == {}
