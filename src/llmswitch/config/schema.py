@@ -101,10 +101,12 @@ class Config(BaseModel):
     routes: dict[str, RouteConfig] = Field(default_factory=dict)
     observe: dict[str, Any] = Field(default_factory=dict)
     """Tracing, ledger and metrics options (see docs/observability.md)."""
+    gateway: dict[str, Any] = Field(default_factory=dict)
+    """`llmswitch serve` options (see docs/gateway.md); checked by the gateway."""
     source: str = "<config>"
     """Where the configuration came from (a file path), for error messages."""
 
-    @field_validator("providers", "models", "routes", "observe", mode="before")
+    @field_validator("providers", "models", "routes", "observe", "gateway", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
