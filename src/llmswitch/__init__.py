@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "AllAttemptsFailedError": "llmswitch.errors",
     "AuthenticationError": "llmswitch.errors",
     "BadRequestError": "llmswitch.errors",
+    "CallEstimate": "llmswitch.estimate",
     "CallRecord": "llmswitch.calls",
     "Catalog": "llmswitch.catalog",
     "collect": "llmswitch.models",
@@ -62,6 +63,7 @@ _EXPORTS: dict[str, str] = {
 
 if _typing.TYPE_CHECKING:
     from llmswitch.calls import CallRecord
+    from llmswitch.estimate import CallEstimate
     from llmswitch.catalog import Catalog, ModelCard, cost_usd
     from llmswitch.config import Config, load_config
     from llmswitch.errors import (
@@ -104,6 +106,7 @@ __all__ = [
     "AllAttemptsFailedError",
     "AuthenticationError",
     "BadRequestError",
+    "CallEstimate",
     "CallRecord",
     "Catalog",
     "Completion",

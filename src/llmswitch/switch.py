@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmswitch._sync import SyncBridge
 from llmswitch.calls import CallRecord, activate, deactivate, is_trace_id, new_trace_id
@@ -20,6 +20,9 @@ from llmswitch.providers.provider import TransportFactory
 from llmswitch.request import Request, Settings, coerce_settings
 from llmswitch.resolve import Resolver, extend_catalog
 from llmswitch.results import Completion, StreamEnd, StreamEvent
+
+if TYPE_CHECKING:
+    from llmswitch.estimate import CallEstimate
 
 
 class Observer(Protocol):
@@ -210,6 +213,17 @@ class Switch:
         record = CallRecord(name, request, trace_id, tags)
         self._live[trace_id] = record
         return record
+
+    def estimate(self, model: str | None, messages: MessagesInput, /, **kw: Any
+                 ) -> CallEstimate:
+        """What asking `model` would cost at most, before asking: input tokens counted by the
+        tokenizer, the maximum output (`max_tokens`, else the models' limit) and the cost of
+        both at the dearest model the name can be served by (`None` if a price is unknown)."""
+        from llmswitch.estimate import estimate_call
+
+        name = model or self.config.default_model
+        self.model(name)  # an unknown name fails here, with suggestions
+        return estimate_call(name, self.request(messages, **kw), self.config, self.catalog)
 
     def live_call(self, trace_id: str) -> CallRecord | None:
         """The record of a call still running (by its trace id): its attempts so far, e.g. the

@@ -20,7 +20,7 @@ def test_all_is_exactly_the_public_names() -> None:
     modules = {"adapters", "catalog", "config", "errors", "messages", "models", "observe",
                "providers", "request", "resolve", "results", "strategies", "switch", "routing",
                "testing", "local", "cli", "evals", "capabilities", "tokens", "structured",
-               "privacy", "resilience", "scrub", "schemacheck", "calls"}
+               "privacy", "resilience", "scrub", "schemacheck", "calls", "estimate"}
     assert public - modules - {"__version__"} <= exported
 
 
