@@ -14,7 +14,6 @@ import importlib.util
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +86,58 @@ def _check_task(task: str | None) -> None:
         raise click.BadParameter("must name a task, not be empty", param_hint="'--task'")
 
 
-def _status(quiet: bool) -> Callable[[str], None]:
-    from rich.console import Console
+class _Progress:
+    """Progress of `router train`/`eval` on stderr: rich bars on a terminal, one status line per
+    step otherwise, nothing with ``quiet`` (--json). Use as a context manager."""
 
-    console = Console(stderr=True)
+    def __init__(self, quiet: bool, console: Any = None) -> None:
+        from rich.console import Console
 
-    def report(message: str) -> None:
-        if not quiet:
-            console.print(f"[dim]{message}[/dim]")
+        self.console = console if console is not None else Console(stderr=True)
+        self.quiet = quiet
+        self.bars: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.totals: dict[str, int | None] = {}
+        if not quiet and self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
-    return report
+            self.bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=self.console)
+
+    def __enter__(self) -> _Progress:
+        if self.bars is not None:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
+        """Report ``done`` of ``total`` units of ``stage`` (no counts: a stage starts)."""
+        if self.quiet:
+            return
+        if self.bars is None:
+            if total is None:
+                self.console.print(f"[dim]{stage}[/dim]")
+            elif done is not None and done < total:
+                self.console.print(f"[dim]{stage}: {done + 1}/{total}[/dim]")
+            return
+        for other, task in self.tasks.items():  # a new stage means the open ones are over
+            if other != stage:
+                end = self.totals[other] or 1
+                self.bars.update(task, completed=end, total=end)
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bars.add_task(stage, total=total)
+        self.totals[stage] = total
+        self.bars.update(self.tasks[stage], completed=done or 0, total=total)
 
 
 @click.group(name="router", context_settings={"help_option_names": ["-h", "--help"]})
@@ -180,16 +221,17 @@ def train(
     _writable_parent(out, "--out")
     table = _load(data, task, responses)
     try:
-        summary = train_from_table(
-            table,
-            kind,
-            out,
-            folds=folds,
-            lam=lam,
-            target_cost=target_cost,
-            min_quality=min_quality,
-            progress=_status(quiet),
-        )
+        with _Progress(quiet) as progress:
+            summary = train_from_table(
+                table,
+                kind,
+                out,
+                folds=folds,
+                lam=lam,
+                target_cost=target_cost,
+                min_quality=min_quality,
+                progress=progress,
+            )
     except (TrainError, ValueError, OSError) as exc:
         raise _fail(exc) from None
     click.echo(json.dumps(summary) if quiet else _train_text(summary, out))
@@ -265,7 +307,8 @@ def eval_cmd(
             report = evaluate_file(table, router_file)
         else:
             assert kind is not None
-            report = evaluate_kind(table, kind, folds, progress=_status(as_json))
+            with _Progress(as_json) as progress:
+                report = evaluate_kind(table, kind, folds, progress=progress)
     except (EvalError, ValueError) as exc:
         raise _fail(exc) from None
     if plot:

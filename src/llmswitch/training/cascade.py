@@ -28,7 +28,6 @@ from llmswitch.routing.learned.cascade import (
     IntArray,
     Keys,
     ProbeStats,
-    Progress,
     TaskPolicy,
     answer_keys,
     normalise_answer,
@@ -39,6 +38,7 @@ from llmswitch.routing.learned.memory import AnswerMemory, relation
 from llmswitch.routing.learned.policy import choose
 from llmswitch.routing.learned.router import Plan
 from llmswitch.training.crossval import KIND_DEFAULTS, oof_predictions, oof_task_predictions
+from llmswitch.training.progress import Progress
 from llmswitch.training.router import table_labels, train_router
 
 
@@ -275,9 +275,9 @@ def train_cascade(
             table.prompts, table.tasks, table.responses, table.models, table.quality
         )
     policies = {}
-    for task, rows in groups.items():
+    for i, (task, rows) in enumerate(groups.items()):
         if progress:
-            progress(f"cascade: policy for task {task}")
+            progress("cascade: per-task policies", i, len(groups))
         sub = table.subset(rows)
         test_folds = [te for _, te in kfold_indices(sub, folds)]
         search = None if task == ALL_TASKS else task
@@ -292,6 +292,8 @@ def train_cascade(
             policies[task + part] = fit_task_policy(
                 sub.subset(keep), pred_q[rows[keep]], pred_c[rows[keep]], grid, folds, kept
             )
+    if progress:
+        progress("cascade: per-task policies", len(groups), len(groups))
     base = train_router(table, base_kind, params)
     info = {
         "n_train": len(table),
@@ -313,13 +315,16 @@ def cross_validate_cascade(
     n, m = table.quality.shape
     finals = np.zeros((len(lambdas), n), dtype=np.int64)
     called = np.zeros((len(lambdas), n, m), dtype=bool)
+    stage = f"cross-validating cascade ({folds} folds)"
     for f, (train, test) in enumerate(kfold_indices(table, folds)):
         if progress:
-            progress(f"cascade: fold {f + 1}/{folds}")
+            progress(stage, f, folds)
         router = train_cascade(table.subset(train), folds)
         for li, plan in enumerate(replay_cascade(router, table.subset(test), lambdas, [])):
             finals[li, test] = plan.final
             called[li, test] = plan.called
+    if progress:
+        progress(stage, folds, folds)
     plans = [Plan(lam, finals[i], called[i]) for i, lam in enumerate(lambdas)]
     report = evaluate(table, plans, oof_task_predictions(table, folds), lambdas)
     report["cross_validation"] = {"folds": folds, "kind": "cascade", "params": dict(BASE_PARAMS)}

@@ -7,7 +7,7 @@ the pooled predictions and scored exactly as ``router eval`` scores a held-out t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,10 +17,10 @@ from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
 from llmswitch.evals.table import OutcomeTable, kfold_indices
 from llmswitch.routing.learned.features import Prepared
 from llmswitch.routing.learned.router import Plan, sweep_plans
+from llmswitch.training.progress import Progress
 from llmswitch.training.router import table_labels, task_stats, train_router
 
 FloatArray = npt.NDArray[np.float64]
-Progress = Callable[[str], None]
 
 
 def oof_predictions(
@@ -36,13 +36,16 @@ def oof_predictions(
     embed = float((params or {}).get("embed_weight", 0.0)) > 0
     prepared = Prepared.of(table.prompts, embed=embed)  # tokenise (and embed) once for all folds
     labels = table_labels(table)
+    stage = f"cross-validating {kind} ({k} folds)"
     for f, (train, test) in enumerate(kfold_indices(table, k)):
         if progress:
-            progress(f"{kind}: fold {f + 1}/{k}")
+            progress(stage, f, k)
         router = train_router(table.subset(train), kind, params, prepared=prepared.rows(train))
         pred = router.predict(prepared.rows(test), [labels[i] for i in test])
         quality[test] = pred.quality
         cost[test] = pred.cost
+    if progress:
+        progress(stage, k, k)
     return quality, cost
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from llmswitch.evals.replay import default_lambdas, evaluate, task_predictions
 from llmswitch.evals.table import OutcomeTable
+from llmswitch.training.progress import Progress
 from llmswitch.training.replay import replay_table
-
-Progress = Callable[[str], None]
 
 
 class EvalError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,8 @@ from llmswitch.routing.learned.policy import calibrate_lambda, lambda_from_curve
 from llmswitch.routing.learned.router import KINDS, LearnedRouter
 from llmswitch.training.cascade import cross_validate_cascade, train_cascade
 from llmswitch.training.crossval import KIND_DEFAULTS, cross_validate, oof_predictions
+from llmswitch.training.progress import Progress
 from llmswitch.training.router import train_router
-
-Progress = Callable[[str], None]
 
 
 class TrainError(ValueError):
@@ -35,6 +34,7 @@ def _calibrate(
     lam: float | None,
     target_cost: float | None,
     min_quality: float | None,
+    progress: Progress | None = None,
 ) -> float:
     """λ from the explicit value, a target on out-of-fold predictions, or the default target.
 
@@ -44,7 +44,7 @@ def _calibrate(
     if lam is not None:
         return lam
     base_kind = router.kind
-    q, c = oof_predictions(table, base_kind, router.info.get("params"), folds)
+    q, c = oof_predictions(table, base_kind, router.info.get("params"), folds, progress)
     if target_cost is not None:
         return calibrate_lambda(q, c, target_cost=target_cost)
     goal = min_quality if min_quality is not None else float(table.quality.mean(axis=0).max())
@@ -126,7 +126,7 @@ def train_from_table(
     router = train_router(table, kind, params)
     if progress:
         progress("calibrating λ on out-of-fold predictions")
-    router.lam = _calibrate(router, table, folds, lam, target_cost, min_quality)
+    router.lam = _calibrate(router, table, folds, lam, target_cost, min_quality, progress)
     router.info["selection"] = selection
     save_router(router, out)
     return _summary(router, kind, router.lam, selection)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,6 @@ from llmswitch.routing.learned.router import LearnedRouter
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Progress = Callable[[str], None]
 ALL_TASKS = "*"
 REMEMBERED = "#remembered"  # suffix of the policy for a task's prompts with a remembered neighbour
 BASE_KIND = "ridge"
