@@ -221,3 +221,11 @@ async def test_live_calls_are_visible_while_running_and_forgotten_after(tmp_path
             pass
     assert switch.live_call("ef" * 16) is None  # an unknown model leaves nothing behind
     assert switch._live == {}
+
+
+def test_a_ledger_failure_never_prints_the_dsn_password() -> None:
+    from llmswitch.observe.db import describe_failure
+
+    url = "postgresql://app:s3cretPassw0rd@db.internal/ledger"
+    text = describe_failure(url, RuntimeError('invalid token: "s3cretPassw0rd"'))
+    assert "s3cretPassw0rd" not in text and "db.internal" in text

@@ -196,9 +196,13 @@ def sqlite_path(url: str) -> Path:
 
 
 def describe_failure(url: str, exc: BaseException) -> str:
-    """What went wrong opening or writing a ledger, in words a user can act on."""
+    """What went wrong opening or writing a ledger, in words a user can act on (a DSN's
+    password, which a driver may quote, is scrubbed)."""
     if is_postgres(url):
-        return f"cannot write to the PostgreSQL ledger: {exc}"
+        from llmswitch.scrub import redact_url, url_scrubber
+
+        detail = url_scrubber(url).text(str(exc))
+        return f"cannot write to the PostgreSQL ledger {redact_url(url)}: {detail}"
     path = sqlite_path(url)
     blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
     if blocker is not None:
