@@ -1,0 +1,398 @@
+"""`create_app(config)`: the gateway as a raw ASGI application over one `Switch`.
+
+Per completion request: read the body (bounded), parse it with the API's protocol module,
+authenticate, check the model, reserve limits and budget, call `Switch.complete`/`stream` with
+a trace id and the key's tags, settle, answer in the API's shape with the `x-llmswitch-*`
+headers. A client that disconnects cancels the call (the ledger records it as cancelled or
+abandoned, billed up to then). No routing logic lives here: models, aliases and routes are the
+`Switch`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from llmswitch import (
+    CallEstimate,
+    CallRecord,
+    Completion,
+    Config,
+    LLMSwitchError,
+    Request,
+    StreamEnd,
+    Switch,
+    Usage,
+    load_config,
+)
+from llmswitch.gateway.policy import (
+    Authenticator,
+    Limiter,
+    NoLimits,
+    OpenAccess,
+    Principal,
+)
+from llmswitch.gateway.protocols import anthropic_messages, openai_chat, openai_responses
+from llmswitch.gateway.protocols.common import Call, dumps, loads
+from llmswitch.gateway.protocols.errors import Api, GatewayError, kind_of, message_of, render
+from llmswitch.gateway.settings import GatewaySettings, parse_gateway
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+PROTOCOLS: dict[str, tuple[Api, Any, Any]] = {
+    "/v1/chat/completions": ("openai", openai_chat, openai_chat.ChatStream),
+    "/chat/completions": ("openai", openai_chat, openai_chat.ChatStream),
+    "/v1/messages": ("anthropic", anthropic_messages, anthropic_messages.MessageStream),
+    "/v1/responses": ("responses", openai_responses, openai_responses.ResponseStream),
+}
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+               (b"x-accel-buffering", b"no")]
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was read."""
+
+
+class EndedCalls(dict[str, CallRecord | None]):
+    """An observer that keeps the record of each gateway call (registered under its trace id
+    before the call) until the gateway settles the key's limits and budget with it."""
+
+    def on_end(self, record: CallRecord) -> None:
+        """Keep the record if the gateway is waiting for it."""
+        if record.trace_id in self:
+            self[record.trace_id] = record
+
+    def on_completion(self, name: str, request: Request, completion: Completion) -> None:
+        """Unused: `on_end` receives every outcome."""
+
+    def on_error(self, name: str, request: Request, error: BaseException) -> None:
+        """Unused: `on_end` receives every outcome."""
+
+
+class Gateway:
+    """The ASGI application. Build it with `create_app`."""
+
+    def __init__(self, switch: Switch, settings: GatewaySettings,
+                 authenticator: Authenticator, limiter: Limiter,
+                 owns_switch: bool = True) -> None:
+        self.switch = switch
+        self.settings = settings
+        self.auth = authenticator
+        self.limits = limiter
+        self._owns_switch = owns_switch
+        self.inflight = 0
+        self.draining = False
+        self._ended = EndedCalls()
+        switch.observers.append(self._ended)
+        self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/models"): self._models,
+        }
+
+    # -- ASGI -----------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            protocol = PROTOCOLS.get(path)
+            if protocol is not None:
+                if scope["method"] != "POST":
+                    await self._error(send, GatewayError("method_not_allowed",
+                                                         f"use POST for {path}"), protocol[0])
+                    return
+                await self._completion(scope, receive, send, *protocol)
+                return
+            handler = self.routes.get((scope["method"], path))
+            if handler is None:
+                await self._error(send, GatewayError("not_found", f"no endpoint {path}"),
+                                  "openai")
+                return
+            await handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Close the switch (flushes the ledger) when the app owns it."""
+        if self._owns_switch:
+            await self.switch.aclose()
+
+    # -- completions ------------------------------------------------------------------------
+    async def _completion(self, scope: Scope, receive: Receive, send: Send, api: Api,
+                          protocol: Any, renderer: Any) -> None:
+        headers = dict(scope["headers"])
+        self.inflight += 1
+        try:
+            call = await self._read_call(headers, receive, protocol)
+            principal = await self.auth.authenticate(headers)
+            principal.check_model(call.model)
+            admission = await self.limits.admit(principal, call, self._estimator(call))
+            trace_id = os.urandom(16).hex()
+            self._ended[trace_id] = None
+            try:
+                if call.stream:
+                    await self._stream(receive, send, call, renderer, trace_id,
+                                       _tags(principal, call))
+                else:
+                    completion = await self._answer(receive, call, trace_id,
+                                                    _tags(principal, call))
+                    await _send_json(send, 200, dumps(protocol.render(completion, call)),
+                                     _answer_headers(completion))
+            finally:  # every way out gives back what the call did not spend
+                await self.limits.settle(admission, *spent(self._ended.pop(trace_id, None)))
+        except ClientGone:
+            return
+        except Exception as exc:
+            await self._error(send, exc, api)
+        finally:
+            self.inflight -= 1
+
+    def _estimator(self, call: Call) -> Callable[[], CallEstimate]:
+        """The call's cost estimate, computed only if a limit or budget asks for it."""
+        return lambda: self.switch.estimate(call.model, call.messages, **call.settings)
+
+    async def _read_call(self, headers: Mapping[bytes, bytes], receive: Receive,
+                         protocol: Any) -> Call:
+        ctype = headers.get(b"content-type")
+        if ctype is not None and not ctype.split(b";", 1)[0].strip().lower().endswith(b"json"):
+            raise GatewayError("unsupported_media_type",
+                               f"send the body as application/json, not {ctype.decode()}")
+        body = await read_body(receive, headers, self.settings.max_body_bytes)
+        try:
+            raw = loads(body)
+        except ValueError as exc:
+            raise GatewayError("invalid_json", f"the body is not valid JSON: {exc}") from None
+        call: Call = protocol.parse(raw)
+        return call
+
+    async def _answer(self, receive: Receive, call: Call, trace_id: str,
+                      tags: dict[str, str]) -> Completion:
+        """One non-streamed call; the client disconnecting cancels it."""
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, asyncio.current_task()))
+        try:
+            return await self.switch.complete(
+                call.model, call.messages, tags=tags, trace_id=trace_id,
+                metadata=call.metadata or None, **call.settings)
+        except asyncio.CancelledError:
+            if _disconnected(watcher):
+                raise ClientGone from None  # the client left: nothing to answer
+            raise
+        finally:
+            watcher.cancel()
+
+    async def _stream(self, receive: Receive, send: Send, call: Call, renderer: Any,
+                      trace_id: str, tags: dict[str, str]) -> None:
+        """A streamed call: headers go out with the first event (so a failure before it is a
+        normal error response); a failure after it ends the stream with the API's error
+        event; a client that leaves stops the provider call."""
+        events = self.switch.stream(call.model, call.messages, tags=tags, trace_id=trace_id,
+                                    metadata=call.metadata or None, **call.settings)
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, asyncio.current_task()))
+        stream = renderer(call, trace_id)
+        started = False
+        try:
+            first = await anext(events)
+            final = first.completion if isinstance(first, StreamEnd) else None
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": SSE_HEADERS + _stream_headers(self.switch, trace_id, final)})
+            started = True
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": stream.start() + stream.event(first)})
+            if final is None:
+                await _relay(events, stream, send)
+            await send({"type": "http.response.body", "body": b""})
+        except LLMSwitchError as exc:
+            if not started:
+                raise
+            await send({"type": "http.response.body", "more_body": False,
+                        "body": stream.error(kind_of(exc), message_of(exc))})
+        except asyncio.CancelledError:
+            if _disconnected(watcher):
+                raise ClientGone from None
+            raise
+        finally:
+            watcher.cancel()
+            await events.aclose()  # type: ignore[attr-defined]
+
+    # -- other endpoints --------------------------------------------------------------------
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _send_json(send, 200, b'{"status":"ok"}')
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = await self._principal_or_error(scope, send)
+        if principal is None:
+            return
+        await _send_json(send, 200, dumps({"object": "list",
+                                           "data": model_list(self.switch, principal)}))
+
+    async def _principal_or_error(self, scope: Scope, send: Send) -> Principal | None:
+        try:
+            return await self.auth.authenticate(dict(scope["headers"]))
+        except GatewayError as exc:
+            await self._error(send, exc, "openai")
+            return None
+
+    async def _error(self, send: Send, error: BaseException, api: Api) -> None:
+        out = render(error, api)
+        headers = [(k.encode(), v.encode()) for k, v in out.headers.items()]
+        await _send_json(send, out.status, dumps(out.body), headers)
+
+
+def model_list(switch: Switch, principal: Principal) -> list[dict[str, Any]]:
+    """`GET /v1/models`: routes, configured aliases and catalog models the caller may use."""
+    created = 0
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    config = switch.config
+
+    def add(name: str, owner: str, **extra: Any) -> None:
+        if name not in seen and principal.may_use(name):
+            seen.add(name)
+            out.append({"id": name, "object": "model", "created": created, "owned_by": owner,
+                        **extra})
+
+    for name, route in config.routes.items():
+        add(name, "llmswitch", llmswitch={"kind": "route", "strategy": route.strategy,
+                                          "description": route.description})
+    for name in config.models:
+        add(name, "llmswitch", llmswitch={"kind": "alias"})
+    for card in switch.catalog:
+        add(card.id, card.id.split("/", 1)[0], llmswitch={"kind": "model"})
+    return out
+
+
+def _tags(principal: Principal, call: Call) -> dict[str, str]:
+    tags = dict(principal.tags)
+    if principal.key_id is not None:
+        tags["key_id"] = principal.key_id
+    if call.user:
+        tags["user"] = call.user
+    tags["api"] = call.api
+    return tags
+
+
+async def _relay(events: Any, stream: Any, send: Send) -> None:
+    async for event in events:
+        data = stream.event(event)
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+def spent(record: CallRecord | None) -> tuple[Usage | None, float | None]:
+    """What a call's attempts were billed (the ledger's figures: reported usage, else the
+    estimate of a cut, cancelled or abandoned attempt). `(None, None)` when unknown."""
+    if record is None:
+        return None, None
+    usage = Usage()
+    cost: float | None = 0.0
+    for span in record.all_attempts():
+        a = span.attributes
+        usage = usage + Usage(int(a.get("gen_ai.usage.input_tokens") or 0),
+                              int(a.get("gen_ai.usage.output_tokens") or 0))
+        value = a.get("llmswitch.cost_usd")
+        cost = None if cost is None or not isinstance(value, (int, float)) else cost + value
+    return usage, cost
+
+
+def _disconnected(watcher: asyncio.Future[bool]) -> bool:
+    return watcher.done() and not watcher.cancelled() and watcher.exception() is None and (
+        watcher.result())
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None) -> bool:
+    """Wait for the client to disconnect, then cancel the request's task. True if it did."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if task is not None:
+                task.cancel()
+            return True
+
+
+async def read_body(receive: Receive, headers: Mapping[bytes, bytes], limit: int) -> bytes:
+    """The whole request body, refused with 413 past `limit` bytes."""
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise GatewayError("body_too_large", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError("body_too_large", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _answer_headers(completion: Completion) -> list[tuple[bytes, bytes]]:
+    cost = completion.cost_usd
+    return [(b"x-llmswitch-provider", completion.provider.encode()),
+            (b"x-llmswitch-model", completion.model.encode()),
+            (b"x-llmswitch-cost-usd", (f"{cost:.10f}".rstrip("0").rstrip(".") if cost
+                                       is not None else "unknown").encode()),
+            (b"x-llmswitch-trace-id", completion.trace_id.encode())]
+
+
+def _stream_headers(switch: Switch, trace_id: str, final: Completion | None
+                    ) -> list[tuple[bytes, bytes]]:
+    """A stream's headers leave with its first event: the provider and model serving it then,
+    and the cost billed so far (the final cost is in the ledger under the trace id)."""
+    if final is not None:
+        return _answer_headers(final)
+    record = switch.live_call(trace_id)
+    provider, model = record.serving if record is not None else (None, None)
+    spent = 0.0
+    if record is not None:
+        spent = sum(float(s.attributes.get("llmswitch.cost_usd") or 0.0)
+                    for s in record.attempts)
+    return [(b"x-llmswitch-provider", (provider or "").encode()),
+            (b"x-llmswitch-model", (model or "").encode()),
+            (b"x-llmswitch-cost-usd", f"{spent:g}".encode()),
+            (b"x-llmswitch-trace-id", trace_id.encode())]
+
+
+async def _send_json(send: Send, status: int, body: bytes,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+                + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None, *,
+               switch: Switch | None = None, env: Mapping[str, str] | None = None,
+               authenticator: Authenticator | None = None,
+               limiter: Limiter | None = None) -> Gateway:
+    """The gateway for a config (a file, a dict, a `Config`, or `None` for the embedded local
+    model), or around an existing `switch` (which the caller then closes)."""
+    environ = os.environ if env is None else env
+    owns = switch is None
+    if switch is None:
+        if isinstance(config, (str, os.PathLike)):
+            config = load_config(Path(config), env=env)
+        switch = Switch(config, env=env)
+    settings = parse_gateway(switch.config.gateway, switch.config.source)
+    admin_key = environ.get(settings.admin_key_env) or None
+    return Gateway(switch, settings, authenticator or OpenAccess(admin_key),
+                   limiter or NoLimits(), owns_switch=owns)
