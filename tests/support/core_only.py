@@ -1,0 +1,65 @@
+"""Pytest plugin for the lowest-versions CI job, where only the core dependencies are installed.
+
+`pytest -p tests.support.core_only` turns a failure to import an optional extra's package (at
+collection or inside a test) into a skip that names the extra; every other failure still fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+# Top-level module -> the extra that installs it (see pyproject.toml).
+EXTRA_MODULES = {
+    "numpy": "router", "scipy": "router", "sklearn": "router", "pyarrow": "router",
+    "botocore": "bedrock", "tiktoken": "tokens", "quicktok_v1": "tokens", "xllamacpp": "local",
+    "matplotlib": "plot", "opentelemetry": "otel", "psycopg": "postgres",
+}
+_MISSING = re.compile(r"No module named '([\w.]+)'")
+_INSTALL_HINT = re.compile(r"llmswitch\[(\w+)\]")
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_extra(text: str) -> str | None:
+    """The extra that `text` (an error report) says is missing and really is, or `None`."""
+    for name in _MISSING.findall(text):
+        root = name.split(".")[0]
+        if root in EXTRA_MODULES and not _installed(root):
+            return f"needs the {EXTRA_MODULES[root]!r} extra ({name})"
+    for extra in _INSTALL_HINT.findall(text):
+        modules = [m for m, e in EXTRA_MODULES.items() if e == extra]
+        if modules and not all(_installed(m) for m in modules):
+            return f"needs the {extra!r} extra"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """A test module that cannot import an extra's package is skipped, not an error."""
+    report = yield
+    if report.failed:
+        reason = missing_extra(str(report.longrepr))
+        if reason is not None:
+            report.outcome = "skipped"
+            report.longrepr = (str(collector.path), 0, f"Skipped: {reason}")
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
+        None, Any, Any]:
+    """A test that fails only because an extra's package is missing is skipped."""
+    report = yield
+    if report.failed and call.excinfo is not None:
+        reason = missing_extra(str(call.excinfo.value))
+        if reason is not None:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), 0, f"Skipped: {reason}")
+    return report
