@@ -23,6 +23,7 @@ from llmswitch.results import Completion, StreamEnd, StreamEvent
 
 if TYPE_CHECKING:
     from llmswitch.estimate import CallEstimate
+    from llmswitch.plans import Plan, PlanRun
 
 
 class Observer(Protocol):
@@ -252,6 +253,14 @@ class Switch:
     ) -> Completion:
         """Stream and return the completion (for callers that only want streaming's TTFT)."""
         return await collect(self.stream(model, messages, **kw))
+
+    async def run_plan(self, plan: Plan | str | os.PathLike[str],
+                       inputs: Mapping[str, str] | None = None, **kw: Any) -> PlanRun:
+        """Run a workflow plan (a `Plan` or its file) on this switch; keyword options as
+        `llmswitch.plans.run_plan` (run_dir, concurrency, tools, approve). See docs/plans.md."""
+        from llmswitch.plans import run_plan
+
+        return await run_plan(self, plan, inputs, **kw)
 
     def _notify(self, record: CallRecord) -> None:
         self._live.pop(record.trace_id, None)

@@ -255,8 +255,6 @@ async def test_auto_model_choice_is_recorded(tmp_path: Path) -> None:
 
 
 async def test_switch_run_plan_delegates(tmp_path: Path) -> None:
-    if not hasattr(Switch, "run_plan"):
-        pytest.skip("Switch.run_plan lands with the core API change")
     plan = make_plan({"a": {"model": "m", "prompt": "hi"}})
     async with switch(m=FakeModel(script=["hello"])) as sw:
         run = await sw.run_plan(plan, run_dir=tmp_path / "run")

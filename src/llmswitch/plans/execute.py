@@ -8,7 +8,6 @@ and its usage, cost and trace are tallied here, failed calls included (they were
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import time
@@ -37,11 +36,6 @@ from llmswitch.structured import extract_json
 JSON_RETRIES = 1
 """Corrective retries when a JSON stream's answer does not parse or match its schema."""
 TOOL_PREVIEW = 300
-
-
-def tagging_supported(switch: Switch) -> bool:
-    """Whether this `Switch.complete` files calls under tags (`run_id`, `stream_id`)."""
-    return "tags" in inspect.signature(switch.complete).parameters
 
 
 @dataclass
@@ -109,8 +103,7 @@ class StreamRun:
         self.step = 0
         self.moves: list[dict[str, Any]] = []
         self.tool_spans: list[Span] = []
-        self._tags: dict[str, Any] = ({"tags": {"run_id": run_id, "stream_id": spec.id}}
-                                      if tagging_supported(switch) else {})
+        self._tags = {"run_id": run_id, "stream_id": spec.id}
 
     @property
     def target(self) -> str:
@@ -165,12 +158,12 @@ class StreamRun:
             self._check_budget(target, messages, settings)
             try:
                 completion = await self.switch.complete(target, list(messages), **settings,
-                                                        **self._tags)
+                                                        tags=self._tags)
             except LLMSwitchError as exc:
                 if isinstance(exc, PlanError):
                     raise
                 self.tally.add(target, exc.usage, exc.cost_usd, exc.trace,
-                               getattr(exc, "trace_id", None), exc)
+                               exc.trace_id, exc)
                 self.on_change()
                 if self.index + 1 >= len(self.targets):
                     raise
@@ -178,7 +171,7 @@ class StreamRun:
                 self.moves.append({"from": target, "to": self.target, "error": exc.to_dict()})
                 continue
             self.tally.add(target, completion.usage, completion.cost_usd, completion.trace,
-                           getattr(completion, "trace_id", None))
+                           completion.trace_id)
             self.on_change()
             return completion
 
@@ -210,9 +203,8 @@ class StreamRun:
         schema = self.spec.output.schema
         errors: list[str] = []
         for attempt in range(JSON_RETRIES + 1):
-            parsed = getattr(completion, "parsed", None)
-            if parsed is not None:
-                return completion, parsed
+            if completion.parsed is not None:
+                return completion, completion.parsed
             try:
                 value = extract_json(completion.text)
                 errors = _schema_errors(value, schema) if schema else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ class Plan:
     """The plan as loaded (kept so a run folder can hold an exact copy)."""
 
     @classmethod
-    def load(cls, path: str | Path) -> Plan:
+    def load(cls, path: str | os.PathLike[str]) -> Plan:
         """Read and check a YAML plan file."""
         path = Path(path)
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from llmswitch import LLMSwitchError, Span, Switch
 from llmswitch import TimeoutError as CallTimeoutError
 from llmswitch.plans.check import Prepared, prepare
 from llmswitch.plans.errors import PlanError, RejectedError
-from llmswitch.plans.execute import Result, StreamRun, tagging_supported
+from llmswitch.plans.execute import Result, StreamRun
 from llmswitch.plans.model import Plan
 from llmswitch.plans.rundir import RunFolder, new_run_id, stream_entry
 from llmswitch.plans.templates import Output, render
@@ -399,7 +400,7 @@ def new_manifest(switch: Switch, prepared: Prepared, run_id: str, concurrency: i
         "plan": {"name": plan.name, "source": plan.source,
                  "base": str(plan.base) if plan.base else None},
         "config": switch.config.source, "inputs": dict(prepared.inputs),
-        "concurrency": concurrency, "ledger_tags": tagging_supported(switch),
+        "concurrency": concurrency,
         "started_at": None, "finished_at": None, "elapsed_ms": None,
         "total_cost_usd": 0.0, "total_input_tokens": 0, "total_output_tokens": 0,
         "streams": streams,
@@ -443,7 +444,7 @@ def open_run(switch: Switch, run_dir: str | Path, *, concurrency: int | None = N
                   approval_timeout=approval_timeout)
 
 
-async def run_plan(switch: Switch, plan: Plan | str | Path,
+async def run_plan(switch: Switch, plan: Plan | str | os.PathLike[str],
                    inputs: Mapping[str, str] | None = None, **kw: Any) -> PlanRun:
     """Run a plan (a `Plan` or a path to one) and return the finished run.
 
