@@ -40,6 +40,8 @@ def outline(rows: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
     ("500", "overloaded", 0.25),
     ("503", "overloaded", 0.25),
     ("529", "overloaded", 0.25),
+    ("503:3", "overloaded", 3.0),      # retry-after on a 503 honoured like on a 429
+    ("529:2", "overloaded", 2.0),
     ("reset", "connection", 0.25),
 ])
 async def test_retryable_fault_is_retried_on_the_same_model(
@@ -146,7 +148,10 @@ async def test_stream_fault_after_first_token_continues_on_backup(
     continued = upstream.seen[-1].body["messages"]
     assert continued[-2] == {"role": "assistant", "content": partial}
     rows = await ledger_rows(switch, tmp_path)
-    assert outline(rows) == [("primary", "error", error_type), ("backup", "ok", None)]
+    assert outline(rows) == [("primary", "cut", error_type), ("backup", "ok", None)]
+    # The cut attempt is billed for what it streamed: estimated, never zero.
+    assert rows[0]["input_tokens"] > 0 and rows[0]["output_tokens"] > 0
+    assert rows[0]["usage_estimated"] == 1
 
 
 async def test_stream_fault_after_first_token_errors_when_configured(
@@ -160,7 +165,7 @@ async def test_stream_fault_after_first_token_errors_when_configured(
                 seen.append(e.text)
     assert "".join(seen) == "The quick " and upstream.count("backup") == 0
     rows = await ledger_rows(switch, tmp_path)
-    assert outline(rows) == [("primary", "error", "connection")]
+    assert outline(rows) == [("primary", "cut", "connection")]
 
 
 async def test_late_cut_bills_the_usage_reported_before_the_cut(
@@ -172,7 +177,7 @@ async def test_late_cut_bills_the_usage_reported_before_the_cut(
     assert isinstance(end, StreamEnd)
     rows = await ledger_rows(switch, tmp_path)
     failed = rows[0]
-    assert failed["status"] == "error" and failed["output_tokens"] > 0
+    assert failed["status"] == "cut" and failed["output_tokens"] > 0
     assert failed["cost_usd"] > 0
     assert end.completion.cost_usd == pytest.approx(sum(r["cost_usd"] for r in rows))
 
@@ -203,4 +208,4 @@ async def test_drip_past_the_call_timeout_ends_with_an_explicit_error(
     assert [e.type for e in info.value.errors] == ["timeout"]
     assert 0 < len(seen) < len(ANSWER.split(" ")) and upstream.count("backup") == 0
     rows = await ledger_rows(switch, tmp_path)
-    assert outline(rows) == [("primary", "error", "timeout")]
+    assert outline(rows) == [("primary", "cut", "timeout")]

@@ -111,8 +111,9 @@ def error_for_status(
         return TimeoutError(message, **kw)
     if status == 429:
         return RateLimitedError(message, retry_after=retry_after(headers), **kw)
-    if status >= 500 or status == 409:
-        return OverloadedError(message, hint="retry later or fall back to another model", **kw)
+    if status >= 500 or status == 409:  # a 503/529 may say when to come back, like a 429
+        return OverloadedError(message, hint="retry later or fall back to another model",
+                               retry_after=retry_after(headers), **kw)
     if 400 <= status < 500:
         return BadRequestError(message, **kw)
     return ProviderError(message, **kw)

@@ -6,12 +6,20 @@ response) are retried; authentication, bad request and the like never are.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmswitch.errors import AllAttemptsFailedError, LLMSwitchError, RateLimitedError
+from llmswitch.errors import (
+    AllAttemptsFailedError,
+    LLMSwitchError,
+    OverloadedError,
+    RateLimitedError,
+    TimeoutError,
+)
+from llmswitch.request import Request
 from llmswitch.resilience.clock import Clock
 
 
@@ -65,8 +73,9 @@ class RetryPolicy:
 
 
 def retry_after_of(error: BaseException) -> float | None:
-    """The provider's requested wait, when the error carries one."""
-    if isinstance(error, RateLimitedError):
+    """The provider's requested wait, when the error carries one (a 429, or a 503/529 that
+    said `retry-after`)."""
+    if isinstance(error, (RateLimitedError, OverloadedError)):
         return error.retry_after
     return None
 
@@ -78,13 +87,31 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, LLMSwitchError) and error.retryable
 
 
-class Deadline:
-    """A per-request time budget measured on a `Clock`; `None` seconds means no limit."""
+CLIP_SLACK = 0.001
+"""Seconds by which an attempt's timeout may exceed what is left (saves a copy per call)."""
 
-    def __init__(self, clock: Clock, seconds: float | None) -> None:
+
+class Deadline:
+    """A per-request time budget measured on a `Clock`; `None` seconds means no limit.
+    `what` names the budget in messages ("the call's timeout of 3s")."""
+
+    def __init__(self, clock: Clock, seconds: float | None, what: str = "deadline") -> None:
         self.clock = clock
         self.seconds = seconds
+        self.what = what
         self.started = clock.now()
+
+    @classmethod
+    def for_call(cls, clock: Clock, request: Request,
+                 route_deadline: float | None = None) -> Deadline:
+        """The whole call's budget: the request's `timeout` or the route's `deadline`,
+        whichever is smaller."""
+        timeout = request.settings.timeout
+        if timeout is not None and (route_deadline is None or timeout <= route_deadline):
+            return cls(clock, timeout, f"the call's timeout of {timeout:g}s")
+        if route_deadline is not None:
+            return cls(clock, route_deadline, f"the route's deadline of {route_deadline:g}s")
+        return cls(clock, None)
 
     def remaining(self) -> float | None:
         """Seconds left (never negative), or `None` without a limit."""
@@ -101,3 +128,28 @@ class Deadline:
         """Whether waiting `wait` seconds still leaves time for an attempt."""
         left = self.remaining()
         return left is None or wait < left
+
+    def clip(self, request: Request) -> Request | None:
+        """The request for the next attempt: a copy whose `timeout` is what is left (the
+        caller's request is never changed; returned as is when its timeout is within 1 ms of
+        that, as on a first attempt), or `None` when no time is left."""
+        left = self.remaining()
+        current = request.settings.timeout
+        if left is None or (current is not None and current <= left + CLIP_SLACK):
+            return request
+        if left <= 0:
+            return None
+        return dataclasses.replace(request, settings=dataclasses.replace(request.settings,
+                                                                         timeout=left))
+
+    def spent(self, route: str) -> TimeoutError:
+        """The error noted when the budget ran out."""
+        return TimeoutError(f"route {route}: {self.what} reached",
+                            hint="raise the timeout or lower retries/backoff")
+
+    def no_room(self, route: str, wait: float) -> TimeoutError:
+        """The error noted when a wait does not fit in what is left."""
+        left = self.remaining() or 0.0
+        return TimeoutError(f"route {route}: a wait of {wait:g}s does not fit in the "
+                            f"{left:.3g}s left of {self.what}",
+                            hint="raise the timeout, or let the route fall back sooner")

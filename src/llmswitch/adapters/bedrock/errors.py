@@ -91,7 +91,8 @@ def error_from_type(
         return RateLimitedError(text, retry_after=retry_after(headers),
                                 hint="slow down or raise the Bedrock quota", **kw)
     if kind in OVERLOADED_TYPES:
-        return OverloadedError(text, hint="retry later or fall back to another model", **kw)
+        return OverloadedError(text, hint="retry later or fall back to another model",
+                               retry_after=retry_after(headers), **kw)
     if kind in AUTH_TYPES:
         return AuthenticationError(
             text, hint="check the AWS credentials, region and that model access is enabled "
