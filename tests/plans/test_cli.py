@@ -354,3 +354,27 @@ streams:
     rows = _ledger_rows(tmp_path / "ledger.sqlite", run_id)
     assert rows is not None, "the ledger has no run_id column"
     assert sorted(rows) == [("a", "error"), ("a", "ok"), ("b", "ok")]
+
+
+def test_report_execute_baseline_runs_the_plan_on_one_model(
+        tmp_path: Path, server: Upstream, config: Path) -> None:
+    plan = write_plan(tmp_path, """
+streams:
+  cheap: {model: openai/gpt-4o-mini, prompt: stream-cheap, checks: [{contains: answer}]}
+  strong: {model: openai/gpt-4o, prompt: "stream-strong {{ streams.cheap.output }}"}
+""")
+    out = tmp_path / "run"
+    assert cli("plan", "run", str(plan), "--out", str(out), "--config", str(config)
+               ).returncode == 0
+    proc = cli("plan", "report", str(out), "--execute-baseline", "--json", "--config",
+               str(config))
+    assert proc.returncode == 0, proc.stderr
+    data = one_json(proc)
+    assert data["baseline_model"] == "openai/gpt-4o" and not data["baseline_estimated"]
+    assert data["baseline_run"]["status"] == "done"
+    assert data["baseline_run"]["check_pass_rate"] == data["check_pass_rate"] == 1.0
+    assert [s.model for s in server.seen] == ["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4o"]
+    assert data["saving_share"] > 0  # gpt-4o-mini answered one stream for less
+    again = cli("plan", "report", str(out), "--execute-baseline", "--json", "--config",
+                str(config))
+    assert again.returncode == 0 and len(server.seen) == 4  # the finished baseline is reused
