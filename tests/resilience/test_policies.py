@@ -15,7 +15,7 @@ from llmswitch import (
 )
 from llmswitch.resilience.breaker import BreakerPolicy, MemoryBreakerStore, counts_against
 from llmswitch.resilience.clock import FakeClock
-from llmswitch.resilience.ratelimit import RateLimiter
+from llmswitch.resilience.ratelimit import MemoryLimitStore
 from llmswitch.resilience.retry import Deadline, RetryPolicy, is_retryable
 
 
@@ -51,17 +51,20 @@ async def test_breaker_opens_on_consecutive_failures_and_half_opens() -> None:
     clock = FakeClock()
     store, policy = MemoryBreakerStore(clock), BreakerPolicy(failures=3, cooldown=5)
     for _ in range(3):
-        assert await store.allow("k", policy)
-        await store.record("k", False, policy)
-    assert not await store.allow("k", policy) and await store.state("k", policy) == "open"
+        ticket = await store.allow("k", policy)
+        assert ticket == "closed"
+        await store.record("k", ticket, False, policy)
+    assert await store.allow("k", policy) is None and await store.state("k", policy) == "open"
     clock.time += 5
-    assert await store.allow("k", policy)        # the probe
-    assert not await store.allow("k", policy)    # only one probe at a time
-    await store.record("k", False, policy)       # probe failed: open again
+    probe = await store.allow("k", policy)
+    assert probe == "probe"                          # the probe
+    assert await store.allow("k", policy) is None    # only one probe at a time
+    await store.record("k", probe, False, policy)    # probe failed: open again
     assert await store.state("k", policy) == "open"
     clock.time += 5
-    assert await store.allow("k", policy)
-    await store.record("k", True, policy)
+    probe = await store.allow("k", policy)
+    assert probe == "probe"
+    await store.record("k", probe, True, policy)
     assert await store.state("k", policy) == "closed"
 
 
@@ -70,7 +73,7 @@ async def test_breaker_opens_on_error_rate_over_window() -> None:
     store = MemoryBreakerStore(clock)
     policy = BreakerPolicy(failures=100, error_rate=0.5, min_calls=4, window=60)
     for ok in (True, False, True, False):
-        await store.record("k", ok, policy)
+        await store.record("k", "closed", ok, policy)
     assert await store.state("k", policy) == "open"
 
 
@@ -79,13 +82,16 @@ def test_breaker_counts_only_deployment_health_errors() -> None:
     assert not counts_against(BadRequestError("x"))
 
 
-def test_rate_limiter_rpm_and_tpm() -> None:
+async def test_rate_limits_rpm_and_tpm() -> None:
     clock = FakeClock()
-    lim = RateLimiter(clock, rpm=2, tpm=100)
-    assert lim.acquire(60) and not lim.acquire(60) and lim.acquire(40)
-    assert not lim.has_room(0) and lim.free_in() == 60
+    store = MemoryLimitStore(clock)
+    assert (await store.acquire("k", 2, 100, 60)).admitted
+    assert not (await store.acquire("k", 2, 100, 60)).admitted
+    assert (await store.acquire("k", 2, 100, 40)).admitted
+    full = await store.acquire("k", 2, 100, 0)
+    assert not full.admitted and full.retry_after == 60
     clock.time += 60
-    assert lim.acquire(100)
+    assert (await store.acquire("k", 2, 100, 100)).admitted
 
 
 @pytest.mark.parametrize("bad", [{"retries": -1}, {"backoff": {"base": -1}},

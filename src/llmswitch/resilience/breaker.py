@@ -59,14 +59,32 @@ def counts_against(error: BaseException) -> bool:
     )
 
 
+Ticket = str
+"""What `BreakerStore.allow` hands out: `CLOSED` for an ordinary call, `PROBE` for the single
+half-open probe (a shared store may hand out its own probe token instead)."""
+CLOSED: Ticket = "closed"
+PROBE: Ticket = "probe"
+
+
 class BreakerStore(Protocol):
-    """Circuit state by deployment key. Implementations must be safe for concurrent calls."""
+    """Circuit state by deployment key. Implementations must be safe for concurrent calls.
 
-    async def allow(self, key: str, policy: BreakerPolicy) -> bool:
-        """Whether a call may go to `key` now (claims the probe when half-open)."""
+    Every ticket `allow` hands out is given back exactly once: to `record` when the call ended
+    with a verdict on the deployment's health (success, or an error that `counts_against` it),
+    to `release` otherwise (an error that is the request's fault, a cancellation, a stream the
+    caller abandoned). A shared store should also lease the probe (it frees itself after a
+    while), since a replica can die holding it.
+    """
 
-    async def record(self, key: str, ok: bool, policy: BreakerPolicy) -> None:
-        """The outcome of a call that `allow` let through."""
+    async def allow(self, key: str, policy: BreakerPolicy) -> Ticket | None:
+        """A ticket when a call may go to `key` now (`PROBE`: it is the half-open probe),
+        `None` when the circuit is open."""
+
+    async def record(self, key: str, ticket: Ticket, ok: bool, policy: BreakerPolicy) -> None:
+        """The health verdict of a call that `allow` let through."""
+
+    async def release(self, key: str, ticket: Ticket, policy: BreakerPolicy) -> None:
+        """A call that `allow` let through ended without a verdict: free its probe slot."""
 
     async def state(self, key: str, policy: BreakerPolicy) -> State:
         """The circuit's state (for traces and listings)."""
@@ -89,43 +107,59 @@ class MemoryBreakerStore:
         self._circuits: dict[str, _Circuit] = {}
 
     def _get(self, key: str) -> _Circuit:
-        return self._circuits.setdefault(key, _Circuit())
+        c = self._circuits.get(key)
+        if c is None:
+            c = self._circuits[key] = _Circuit()
+        return c
 
-    async def allow(self, key: str, policy: BreakerPolicy) -> bool:
+    async def allow(self, key: str, policy: BreakerPolicy) -> Ticket | None:
         """Closed: yes. Open: only after the cooldown, as the single half-open probe."""
         c = self._get(key)
         if c.state == "closed":
-            return True
+            return CLOSED
         if c.state == "open" and self.clock.now() - c.opened_at >= policy.cooldown:
             c.state = "half_open"
             c.probing = False
         if c.state == "half_open" and not c.probing:
             c.probing = True
-            return True
-        return False
+            return PROBE
+        return None
 
-    async def record(self, key: str, ok: bool, policy: BreakerPolicy) -> None:
-        """Count the outcome; open or close the circuit as the policy says."""
+    async def record(self, key: str, ticket: Ticket, ok: bool, policy: BreakerPolicy) -> None:
+        """Count the outcome; open or close the circuit as the policy says. The probe's
+        verdict closes or reopens a half-open circuit; a late verdict of a call let through
+        before the circuit opened changes nothing."""
         c = self._get(key)
         now = self.clock.now()
-        if c.state == "half_open":
-            c.probing = False
-            if ok:
-                self._close(c)
-            else:
-                self._open(c, now)
+        if ticket == PROBE:
+            if c.state == "half_open" and c.probing:
+                c.probing = False
+                if ok:
+                    self._close(c)
+                else:
+                    self._open(c, now)
+            return
+        if c.state != "closed":
             return
         c.calls.append((now, ok))
         while c.calls and now - c.calls[0][0] > policy.window:
             c.calls.popleft()
         c.consecutive = 0 if ok else c.consecutive + 1
-        if ok or c.state != "closed":
+        if ok:
             return
         failed = sum(1 for _, good in c.calls if not good)
         rate_tripped = len(c.calls) >= policy.min_calls and failed / len(c.calls) >= \
             policy.error_rate
         if c.consecutive >= policy.failures or rate_tripped:
             self._open(c, now)
+
+    async def release(self, key: str, ticket: Ticket, policy: BreakerPolicy) -> None:
+        """Free the probe slot, so the next call probes again (an ordinary ticket holds
+        nothing)."""
+        if ticket == PROBE:
+            c = self._get(key)
+            if c.state == "half_open":
+                c.probing = False
 
     async def state(self, key: str, policy: BreakerPolicy) -> State:
         """The current state (an open circuit past its cooldown reads as half-open)."""
@@ -143,3 +177,16 @@ class MemoryBreakerStore:
     def _close(c: _Circuit) -> None:
         c.state, c.consecutive = "closed", 0
         c.calls.clear()
+
+
+async def give_back(store: BreakerStore, key: str, ticket: Ticket, policy: BreakerPolicy,
+                    error: BaseException | None) -> None:
+    """Return a ticket for a call that ended: a verdict for a success or an error that
+    `counts_against` the deployment, a release for anything else (including `CancelledError`
+    and `GeneratorExit`)."""
+    if error is None:
+        await store.record(key, ticket, True, policy)
+    elif counts_against(error):
+        await store.record(key, ticket, False, policy)
+    else:
+        await store.release(key, ticket, policy)

@@ -1,6 +1,7 @@
 """Per-`Switch` resilience state shared by every route: the clock, the circuit-breaker store,
-rate limiters, in-flight counts and latency averages. Lives in `RouteContext.services`; tests
-pass their own (`Switch(..., services={SERVICE_KEY: Resilience(clock=FakeClock())})`)."""
+the RPM/TPM limit store, in-flight counts and latency averages. Lives in
+`RouteContext.services`; tests pass their own
+(`Switch(..., services={SERVICE_KEY: Resilience(clock=FakeClock())})`)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,28 @@ from typing import Any
 
 from llmswitch.resilience.breaker import BreakerStore, MemoryBreakerStore
 from llmswitch.resilience.clock import Clock, SystemClock
-from llmswitch.resilience.ratelimit import RateLimiter
+from llmswitch.resilience.ratelimit import LimitStore, MemoryLimitStore
 
 SERVICE_KEY = "llmswitch.resilience"
 
 
 @dataclass
 class Resilience:
-    """Shared state; keys of the dicts are deployment (target) names."""
+    """Shared state; keys of the dicts are deployment (target) names. `breakers` and
+    `limits` default to in-process stores; pass shared ones to share state between processes."""
 
     clock: Clock = field(default_factory=SystemClock)
     breakers: BreakerStore | None = None
     rng: Callable[[], float] = random.random
-    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    limits: LimitStore | None = None
     inflight: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.breakers is None:
             self.breakers = MemoryBreakerStore(self.clock)
+        if self.limits is None:
+            self.limits = MemoryLimitStore(self.clock)
 
     @property
     def store(self) -> BreakerStore:
@@ -37,12 +41,11 @@ class Resilience:
         assert self.breakers is not None
         return self.breakers
 
-    def limiter(self, key: str, rpm: int | None, tpm: int | None) -> RateLimiter:
-        """The rate limiter of a deployment (created on first use)."""
-        lim = self.limiters.get(key)
-        if lim is None:
-            lim = self.limiters[key] = RateLimiter(self.clock, rpm, tpm)
-        return lim
+    @property
+    def limit_store(self) -> LimitStore:
+        """The RPM/TPM limit store (always set after construction)."""
+        assert self.limits is not None
+        return self.limits
 
     def observe_latency(self, key: str, ms: float, alpha: float = 0.3) -> None:
         """Fold a call's latency into the deployment's EWMA."""

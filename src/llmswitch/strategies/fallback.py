@@ -9,7 +9,8 @@ routes:
     backoff: {base: 0.5, cap: 20}   # full-jitter exponential; retry_after is honoured
     fallback_on: [rate_limited, overloaded, timeout, connection, bad_response,
                   context_too_long, quota_exceeded]   # the default
-    deadline: 60                    # seconds for the whole request, waits included
+    deadline: 60                    # seconds for the whole call, waits included (the
+                                    # call's `timeout` setting, when smaller, wins)
     on_stream_error: continue       # or `error`, once the answer has begun streaming
     breaker: {failures: 5, cooldown: 30}   # or false
 ```
@@ -34,12 +35,11 @@ from llmswitch.errors import (
     ModelNotFoundError,
     NoRouteError,
     ResponseError,
-    TimeoutError,
 )
 from llmswitch.messages import Message
-from llmswitch.models import Model
+from llmswitch.models import Model, closing
 from llmswitch.request import Request
-from llmswitch.resilience.breaker import BreakerPolicy, counts_against
+from llmswitch.resilience.breaker import BreakerPolicy, Ticket, give_back
 from llmswitch.resilience.retry import Deadline, RetryPolicy, is_retryable
 from llmswitch.resilience.services import Resilience, resilience_of
 from llmswitch.resilience.tally import Tally
@@ -155,39 +155,64 @@ def matches(error: BaseException, kinds: tuple[type[LLMSwitchError], ...]) -> bo
     return isinstance(error, kinds)
 
 
-class _Plan:
-    """Which target to try next, with retries, waits, breakers and the deadline."""
+@dataclass(slots=True)
+class _Step:
+    """One attempt: its target, the wait taken before it, its breaker ticket (to give back
+    however the attempt ends) and its request (the timeout clipped to what is left)."""
 
-    def __init__(self, route: Fallback, tally: Tally) -> None:
+    name: str
+    model: Model
+    wait: float
+    ticket: Ticket | None
+    request: Request
+
+
+class _Plan:
+    """Which target to try next, with retries, waits, breakers and the call's time budget
+    (the request's `timeout` or the route's `deadline`, whichever is smaller)."""
+
+    def __init__(self, route: Fallback, tally: Tally, request: Request) -> None:
         self.route = route
         self.tally = tally
         self.index = 0
         self.retry = 0
         self.wait = 0.0
-        self.deadline = Deadline(route.state.clock, route.options.deadline)
+        self.deadline = Deadline.for_call(route.state.clock, request, route.options.deadline)
         self.skipped: list[str] = []
 
-    async def next(self) -> tuple[str, Model, float] | None:
-        """The next (name, model, wait before it), after sleeping; `None` when none is left."""
+    async def next(self, request: Request) -> _Step | None:
+        """The next attempt, after its wait; `None` when no target or no time is left."""
         opts, state = self.route.options, self.route.state
         while self.index < len(self.route.targets):
             name, model = self.route.targets[self.index]
-            if self.deadline.expired() or not self.deadline.allows(self.wait):
-                self.tally.note(TimeoutError(
-                    f"route {self.route.name}: deadline of {opts.deadline:g}s reached",
-                    hint="raise the route's deadline or lower retries/backoff"))
+            if self.deadline.expired():
+                self.tally.note(self.deadline.spent(self.route.name))
                 return None
-            if opts.breaker is not None and not await state.store.allow(name, opts.breaker):
-                self.skipped.append(name)
-                self.tally.note(NoRouteError(f"{name}: circuit open, skipped",
-                                             hint="it is probed again after the cooldown"))
-                self._advance()
-                continue
-            wait, self.wait = self.wait, 0.0
-            if wait > 0:
-                await state.clock.sleep(wait)
-                self.tally.waited += wait
-            return name, model, wait
+            ticket = None
+            if opts.breaker is not None:
+                ticket = await state.store.allow(name, opts.breaker)
+                if ticket is None:
+                    self.skipped.append(name)
+                    self.tally.note(NoRouteError(f"{name}: circuit open, skipped",
+                                                 hint="it is probed again after the cooldown"))
+                    self._advance()
+                    continue
+            step = _Step(name, model, self.wait, ticket, request)
+            self.wait = 0.0
+            try:
+                if step.wait > 0:
+                    await state.clock.sleep(step.wait)
+                    self.tally.waited += step.wait
+                clipped = self.deadline.clip(request)
+            except BaseException:
+                await self.settle(step, None, sent=False)
+                raise
+            if clipped is None:
+                await self.settle(step, None, sent=False)
+                self.tally.note(self.deadline.spent(self.route.name))
+                return None
+            step.request = clipped
+            return step
         return None
 
     def _advance(self) -> None:
@@ -195,31 +220,37 @@ class _Plan:
         self.retry = 0
         self.wait = 0.0
 
-    async def outcome(self, name: str, error: BaseException | None) -> bool:
-        """Record an attempt's outcome; returns whether another attempt may follow."""
+    async def settle(self, step: _Step, error: BaseException | None, *,
+                     sent: bool = True) -> None:
+        """Give the attempt's breaker ticket back, however the attempt ended (released
+        without a verdict when it was never sent)."""
+        breaker, store = self.route.options.breaker, self.route.state.store
+        if step.ticket is None or breaker is None:
+            return
+        if sent:
+            await give_back(store, step.name, step.ticket, breaker, error)
+        else:
+            await store.release(step.name, step.ticket, breaker)
+
+    def again(self, error: LLMSwitchError) -> bool:
+        """Whether another attempt follows a failed one (a retry after a wait that fits in
+        the time left, or the next target)."""
         opts = self.route.options
-        if opts.breaker is not None and (error is None or counts_against(error)):
-            await self.route.state.store.record(name, error is None, opts.breaker)
-        if error is None:
-            return False
+        cut: float | None = None
         if is_retryable(error) and self.retry < opts.retry.retries:
             wait = opts.retry.wait(self.retry, error, self.route.state.rng)
             if self.deadline.allows(wait):
                 self.retry += 1
                 self.wait = wait
                 return True
+            cut = wait
         if matches(error, opts.fallback_on):
             self._advance()
-            return self.index < len(self.route.targets)
+            if self.index < len(self.route.targets):
+                return True
+        if cut is not None:
+            self.tally.note(self.deadline.no_room(self.route.name, cut))
         return False
-
-    def request(self, request: Request) -> Request:
-        """The request, its timeout clipped to what is left of the deadline."""
-        left = self.deadline.remaining()
-        if left is None:
-            return request
-        current = request.settings.timeout
-        return request.with_settings(timeout=left if current is None else min(current, left))
 
 
 class Fallback(Model):
@@ -240,19 +271,21 @@ class Fallback(Model):
     async def complete(self, request: Request) -> Completion:
         """Answer with the first target that succeeds."""
         tally = Tally("fallback", self.name, [n for n, _ in self.targets])
-        plan = _Plan(self, tally)
-        while (step := await plan.next()) is not None:
-            name, model, wait = step
+        plan = _Plan(self, tally, request)
+        while (step := await plan.next(request)) is not None:
             try:
-                completion = await model.complete(plan.request(request))
-            except LLMSwitchError as exc:
-                tally.failed(name, exc, wait)
-                if not await plan.outcome(name, exc):
+                completion = await step.model.complete(step.request)
+            except BaseException as exc:  # every way out gives the breaker ticket back
+                await plan.settle(step, exc)
+                if not isinstance(exc, LLMSwitchError):
+                    raise
+                tally.failed(step.name, exc, step.wait)
+                if not plan.again(exc):
                     raise self._final_error(tally, plan, exc) from None
                 continue
-            tally.served(name, completion, wait)
-            await plan.outcome(name, None)
-            tally.decide(name, _reason(name, tally, plan), **_skipped(plan))
+            await plan.settle(step, None)
+            tally.served(step.name, completion, step.wait)
+            tally.decide(step.name, _reason(step.name, tally, plan), **_skipped(plan))
             return tally.completion(completion)
         raise self._final_error(tally, plan, None)
 
@@ -270,37 +303,41 @@ class Fallback(Model):
         targets invisibly; after it, `on_stream_error` decides: `continue` passes the partial
         answer to the next attempt (with a `StreamNotice`), `error` raises."""
         tally = Tally("fallback", self.name, [n for n, _ in self.targets])
-        plan = _Plan(self, tally)
+        plan = _Plan(self, tally, request)
         partial: list[str] = []
         ttft: list[float] = []
         failovers = 0
         tools_began = False
-        while (step := await plan.next()) is not None:
-            name, model, wait = step
-            prefix = "".join(partial)
-            attempt = plan.request(request)
-            if prefix:
-                attempt = continuation(attempt, prefix, self.options.continue_prompt)
-                failovers += 1
-                yield StreamNotice("failover", f"continuing on {name} after "
-                                               f"{len(prefix)} characters")
+        while (step := await plan.next(request)) is not None:
+            name, prefix = step.name, "".join(partial)
             final: Completion | None = None
-            try:
-                async for event in _attempt_events(model, attempt, tally):
-                    if isinstance(event, StreamEnd):
-                        final = event.completion
-                        continue
-                    if isinstance(event, TextDelta | ToolCallDelta):
-                        _first_token(ttft, tally)
-                        if isinstance(event, TextDelta):
-                            partial.append(event.text)
-                        else:
-                            tools_began = True
-                    yield event
-            except LLMSwitchError as exc:
-                tally.failed(name, exc, wait)
+            try:  # every way out (the caller leaving included) gives the breaker ticket back
+                attempt = step.request
+                if prefix:
+                    attempt = continuation(attempt, prefix, self.options.continue_prompt)
+                    failovers += 1
+                    yield StreamNotice("failover", f"continuing on {name} after "
+                                                   f"{len(prefix)} characters")
+                # `aclosing`: a caller who leaves closes the attempt's stream now.
+                async with closing(_attempt_events(step.model, attempt, tally)) as events:
+                    async for event in events:
+                        if isinstance(event, StreamEnd):
+                            final = event.completion
+                            continue
+                        if isinstance(event, TextDelta | ToolCallDelta):
+                            _first_token(ttft, tally)
+                            if isinstance(event, TextDelta):
+                                partial.append(event.text)
+                            else:
+                                tools_began = True
+                        yield event
+            except BaseException as exc:
+                await plan.settle(step, exc)
+                if not isinstance(exc, LLMSwitchError):
+                    raise
+                tally.failed(name, exc, step.wait)
                 began = tools_began or any(partial)
-                retry = await plan.outcome(name, exc)
+                retry = plan.again(exc)
                 if began and (self.options.on_stream_error == "error" or tools_began
                               or not retry):
                     tally.span.attributes["llmswitch.stream_failed_after_chars"] = len(
@@ -310,8 +347,8 @@ class Fallback(Model):
                     raise self._final_error(tally, plan, exc) from None
                 continue
             assert final is not None
-            tally.served(name, final, wait)
-            await plan.outcome(name, None)
+            await plan.settle(step, None)
+            tally.served(name, final, step.wait)
             extra: dict[str, Any] = _skipped(plan)
             if failovers:
                 extra["llmswitch.stream_failover"] = failovers

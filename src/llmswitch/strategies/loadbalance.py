@@ -14,26 +14,48 @@ routes:
 
 Targets may be plain names (weight 1, no limits) or mappings; `weights: [3, 1]` is accepted
 too. Deployments whose circuit is open or whose RPM/TPM budget is spent are skipped; when all
-are over budget the request waits for the earliest slot (an open circuit is not waited for).
-A stream fails over before its first token; after it, it ends with an error (wrap the route in
-a `fallback` to continue on another model).
+are over budget the request waits for the earliest slot, up to `max_wait` and within the call's
+`timeout` (an open circuit is not waited for), else fails at once with `rate_limited` and
+`retry_after`. TPM admission counts the input plus the maximum output (`max_tokens`, else
+`DEFAULT_OUTPUT_TOKENS`) and settles the real usage when the attempt ends. A stream fails over
+before its first token; after it, it ends with an error (wrap the route in a `fallback` to
+continue on another model).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmswitch.errors import LLMSwitchError, ModelNotFoundError, NoRouteError, ResponseError
-from llmswitch.models import Model
+from llmswitch.errors import (
+    LLMSwitchError,
+    ModelNotFoundError,
+    NoRouteError,
+    RateLimitedError,
+    ResponseError,
+)
+from llmswitch.models import Model, closing
 from llmswitch.request import Request
-from llmswitch.resilience.breaker import BreakerPolicy, counts_against
-from llmswitch.resilience.retry import is_retryable
+from llmswitch.resilience.breaker import BreakerPolicy, Ticket, give_back
+from llmswitch.resilience.ratelimit import (
+    DEFAULT_OUTPUT_TOKENS,
+    Admission,
+    input_tokens,
+    used_tokens,
+)
+from llmswitch.resilience.retry import Deadline, is_retryable
 from llmswitch.resilience.services import Resilience, resilience_of
 from llmswitch.resilience.tally import Tally
-from llmswitch.results import Completion, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from llmswitch.results import (
+    Completion,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llmswitch.strategies.registry import RouteContext
 
 Policy = Literal["weighted", "least_inflight", "latency"]
@@ -122,9 +144,26 @@ def build(ctx: RouteContext) -> Model:
                        resilience_of(ctx.services))
 
 
-def estimate_tokens(request: Request) -> int:
-    """A rough token count for TPM budgeting: prompt characters / 4 plus the output limit."""
-    return len(request.prompt_text) // 4 + (request.settings.max_tokens or 0)
+@dataclass(slots=True)
+class _Call:
+    """One request through the balancer: its bookkeeping, the deployments tried, its time
+    budget (the request's `timeout`) and its token estimates for TPM budgets."""
+
+    tally: Tally
+    deadline: Deadline
+    input_tokens: int
+    tokens: int
+    tried: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """What one attempt holds until it ends: the deployment's in-flight count, its breaker
+    ticket and its RPM/TPM reservation."""
+
+    d: Deployment
+    ticket: Ticket | None
+    reservation: Any
 
 
 class LoadBalance(Model):
@@ -139,55 +178,92 @@ class LoadBalance(Model):
         self.breaker = breaker
         self.max_wait = max_wait
         self.state = state
+        self._counts_tokens = any(d.tpm is not None for d in self.targets)
 
     def describe(self) -> dict[str, Any]:
         """The route, its policy and deployments."""
         return {"name": self.name, "kind": "loadbalance", "policy": self.policy,
                 "targets": [{"name": d.name, "weight": d.weight} for d in self.targets]}
 
-    def _key(self, d: Deployment) -> str:
-        return d.name
-
     async def _open(self, d: Deployment) -> bool:
         return self.breaker is not None and await self.state.store.state(
-            self._key(d), self.breaker) == "open"
+            d.name, self.breaker) == "open"
 
-    async def choose(self, request: Request, tried: set[str], tally: Tally) -> Deployment:
-        """The deployment for the next attempt (waits for a rate-limit slot if need be)."""
-        tokens = estimate_tokens(request)
+    def _call(self, request: Request) -> _Call:
+        tally = Tally("loadbalance", self.name, [d.name for d in self.targets])
+        deadline = Deadline.for_call(self.state.clock, request)
+        if not self._counts_tokens:
+            return _Call(tally, deadline, 0, 0)
+        inp = input_tokens(request)
+        return _Call(tally, deadline, inp, inp + (request.settings.max_tokens
+                                                  or DEFAULT_OUTPUT_TOKENS))
+
+    async def choose(self, call: _Call) -> _Slot:
+        """The deployment for the next attempt, admitted by its limits and its breaker
+        (waits for a rate-limit slot when every deployment is over budget)."""
         waited = 0.0
         while True:
-            healthy = [d for d in self.targets if d.name not in tried and d.weight > 0
-                       and not await self._open(d)]
-            if not healthy:
+            candidates = [d for d in self.targets if d.name not in call.tried and d.weight > 0
+                          and not await self._open(d)]
+            if not candidates:
                 raise NoRouteError(f"route {self.name}: no deployment available "
                                    "(circuits open or all tried)")
-            ready = [d for d in healthy if self._limiter(d).has_room(tokens)]
-            while ready:
-                pick = self._pick(ready)
-                if self.breaker is None or await self.state.store.allow(self._key(pick),
-                                                                         self.breaker):
-                    self._limiter(pick).acquire(tokens)
-                    return pick
-                ready.remove(pick)
-            wait = min(self._limiter(d).free_in() for d in healthy) or 0.01
-            if waited + wait > self.max_wait:
-                raise NoRouteError(f"route {self.name}: every deployment is over its RPM/TPM "
-                                   f"budget for more than {self.max_wait:g}s",
-                                   hint="raise rpm/tpm or max_wait, or add deployments")
+            soonest: float | None = None
+            while candidates:
+                pick = self._pick(candidates)
+                candidates.remove(pick)
+                admission = await self._admit(pick, call.tokens)
+                if admission is not None and not admission.admitted:
+                    soonest = admission.retry_after if soonest is None else min(
+                        soonest, admission.retry_after)
+                    continue
+                slot = await self._allow(pick, admission)
+                if slot is not None:
+                    self.state.inflight[pick.name] = self.state.inflight.get(pick.name, 0) + 1
+                    return slot
+            if soonest is None:
+                raise NoRouteError(f"route {self.name}: no deployment available "
+                                   "(circuits open or all tried)")
+            wait = max(soonest, 0.01)
+            if waited + wait > self.max_wait or not call.deadline.allows(wait):
+                raise RateLimitedError(
+                    f"route {self.name}: every deployment is over its RPM/TPM budget; the "
+                    f"next slot frees in {wait:.3g}s", retry_after=wait,
+                    hint="raise rpm/tpm, max_wait or the call's timeout, or add deployments")
             await self.state.clock.sleep(wait)
             waited += wait
-            tally.waited += wait
+            call.tally.waited += wait
 
-    def _limiter(self, d: Deployment) -> Any:
-        return self.state.limiter(self._key(d), d.rpm, d.tpm)
+    async def _admit(self, d: Deployment, tokens: int) -> Admission | None:
+        """The limit store's answer for a deployment with limits (`None`: it has none)."""
+        if d.rpm is None and d.tpm is None:
+            return None
+        return await self.state.limit_store.acquire(d.name, d.rpm, d.tpm,
+                                                    tokens if d.tpm is not None else 0)
+
+    async def _allow(self, d: Deployment, admission: Admission | None) -> _Slot | None:
+        """The breaker's ticket for an admitted deployment; `None` (its reservation given
+        back) when the circuit refuses."""
+        reservation = admission.reservation if admission is not None else None
+        if self.breaker is None:
+            return _Slot(d, None, reservation)
+        try:
+            ticket = await self.state.store.allow(d.name, self.breaker)
+        except BaseException:
+            if reservation is not None:
+                await self.state.limit_store.release(reservation)
+            raise
+        if ticket is None:
+            if reservation is not None:
+                await self.state.limit_store.release(reservation)
+            return None
+        return _Slot(d, ticket, reservation)
 
     def _pick(self, ready: list[Deployment]) -> Deployment:
         if self.policy == "least_inflight":
-            return min(ready, key=lambda d: (self.state.inflight.get(self._key(d), 0),
-                                             -d.weight))
+            return min(ready, key=lambda d: (self.state.inflight.get(d.name, 0), -d.weight))
         if self.policy == "latency":
-            return min(ready, key=lambda d: self.state.latency_ms.get(self._key(d), 0.0))
+            return min(ready, key=lambda d: self.state.latency_ms.get(d.name, 0.0))
         total = sum(d.weight for d in ready)
         point = self.state.rng() * total
         for d in ready:
@@ -196,29 +272,49 @@ class LoadBalance(Model):
                 return d
         return ready[-1]
 
-    async def _record(self, d: Deployment, error: BaseException | None,
+    async def _finish(self, slot: _Slot, call: _Call, error: BaseException | None, *,
+                      usage: Usage | None = None, output_chars: int = 0, sent: bool = True,
                       latency_ms: float | None = None) -> None:
-        key = self._key(d)
+        """Give back everything an attempt held, however it ended: the in-flight count, the
+        reservation (settled at the tokens used, or released when nothing was sent) and the
+        breaker ticket."""
+        key = slot.d.name
         self.state.inflight[key] = max(0, self.state.inflight.get(key, 1) - 1)
-        if self.breaker is not None and (error is None or counts_against(error)):
-            await self.state.store.record(key, error is None, self.breaker)
+        if slot.reservation is not None:
+            if not sent:
+                await self.state.limit_store.release(slot.reservation)
+            elif slot.d.tpm is not None:
+                if usage is None and isinstance(error, LLMSwitchError):
+                    usage = error.usage
+                await self.state.limit_store.settle(slot.reservation, used_tokens(
+                    usage, call.input_tokens + (output_chars + 3) // 4))
+        if slot.ticket is not None and self.breaker is not None:
+            if sent:
+                await give_back(self.state.store, key, slot.ticket, self.breaker, error)
+            else:
+                await self.state.store.release(key, slot.ticket, self.breaker)
         if error is None and latency_ms is not None:
             self.state.observe_latency(key, latency_ms)
 
-    def _start(self, d: Deployment) -> None:
-        key = self._key(d)
-        self.state.inflight[key] = self.state.inflight.get(key, 0) + 1
-
-    async def _next(self, request: Request, tried: set[str], tally: Tally) -> Deployment:
+    async def _next(self, call: _Call, request: Request) -> tuple[_Slot, Request]:
+        """The next attempt's slot and request (its timeout clipped to what is left)."""
+        slot: _Slot | None = None
         try:
-            d = await self.choose(request, tried, tally)
-        except NoRouteError as exc:
-            tally.note(exc)
-            tally.decide(None, "no deployment answered", **{"llmswitch.policy": self.policy})
-            raise tally.all_failed(f"route {self.name}: no deployment answered") from None
-        tried.add(d.name)
-        self._start(d)
-        return d
+            if call.deadline.expired():
+                raise call.deadline.spent(self.name)
+            slot = await self.choose(call)
+            attempt = call.deadline.clip(request)
+            if attempt is None:
+                raise call.deadline.spent(self.name)
+        except LLMSwitchError as exc:
+            if slot is not None:
+                await self._finish(slot, call, exc, sent=False)
+            call.tally.note(exc)
+            call.tally.decide(None, "no deployment answered",
+                              **{"llmswitch.policy": self.policy})
+            raise call.tally.all_failed(f"route {self.name}: no deployment answered") from None
+        call.tried.add(slot.d.name)
+        return slot, attempt
 
     def _final(self, tally: Tally, d: Deployment, exc: LLMSwitchError) -> LLMSwitchError:
         tally.decide(None, f"{d.name} failed: {exc.type}", **{"llmswitch.policy": self.policy})
@@ -233,45 +329,54 @@ class LoadBalance(Model):
 
     async def complete(self, request: Request) -> Completion:
         """Answer on a chosen deployment, trying others after retryable failures."""
-        tally = Tally("loadbalance", self.name, [d.name for d in self.targets])
-        tried: set[str] = set()
+        call = self._call(request)
         while True:
-            d = await self._next(request, tried, tally)
+            slot, attempt = await self._next(call, request)
             try:
-                completion = await d.model.complete(request)
-            except LLMSwitchError as exc:
-                await self._record(d, exc)
-                tally.failed(d.name, exc)
-                if is_retryable(exc) and len(tried) <= self.retries:
+                completion = await slot.d.model.complete(attempt)
+            except BaseException as exc:  # every way out gives back what the attempt held
+                await self._finish(slot, call, exc)
+                if not isinstance(exc, LLMSwitchError):
+                    raise
+                call.tally.failed(slot.d.name, exc)
+                if is_retryable(exc) and len(call.tried) <= self.retries:
                     continue
-                raise self._final(tally, d, exc) from None
-            await self._record(d, None, completion.latency_ms)
-            return self._served(tally, d, completion)
+                raise self._final(call.tally, slot.d, exc) from None
+            await self._finish(slot, call, None, usage=completion.usage,
+                               latency_ms=completion.latency_ms)
+            return self._served(call.tally, slot.d, completion)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Stream from a chosen deployment; fail over only before the first token."""
-        tally = Tally("loadbalance", self.name, [d.name for d in self.targets])
-        tried: set[str] = set()
+        call = self._call(request)
         while True:
-            d = await self._next(request, tried, tally)
-            began = False
+            slot, attempt = await self._next(call, request)
+            chars = 0
             final: Completion | None = None
-            try:
-                async for event in _events(d.model, request):
-                    if isinstance(event, StreamEnd):
-                        final = event.completion
-                        continue
-                    began = began or isinstance(event, TextDelta | ToolCallDelta)
-                    yield event
-            except LLMSwitchError as exc:
-                await self._record(d, exc)
-                tally.failed(d.name, exc)
-                if not began and is_retryable(exc) and len(tried) <= self.retries:
+            try:  # every way out (the caller leaving included) gives back what it held
+                # `aclosing`: a caller who leaves closes the attempt's stream now.
+                async with closing(_events(slot.d.model, attempt)) as events:
+                    async for event in events:
+                        if isinstance(event, StreamEnd):
+                            final = event.completion
+                            continue
+                        if isinstance(event, TextDelta):
+                            chars += len(event.text) or 1
+                        elif isinstance(event, ToolCallDelta):
+                            chars += 1
+                        yield event
+            except BaseException as exc:
+                await self._finish(slot, call, exc, output_chars=chars)
+                if not isinstance(exc, LLMSwitchError):
+                    raise
+                call.tally.failed(slot.d.name, exc)
+                if not chars and is_retryable(exc) and len(call.tried) <= self.retries:
                     continue
-                raise self._final(tally, d, exc) from None
+                raise self._final(call.tally, slot.d, exc) from None
             assert final is not None
-            await self._record(d, None, final.latency_ms)
-            yield StreamEnd(self._served(tally, d, final))
+            await self._finish(slot, call, None, usage=final.usage,
+                               latency_ms=final.latency_ms)
+            yield StreamEnd(self._served(call.tally, slot.d, final))
             return
 
     async def aclose(self) -> None:
