@@ -273,3 +273,15 @@ async def test_auto_through_a_route_records_what_it_chose(tmp_path: Path) -> Non
     assert run.output("a") == "b" and big.calls[0].metadata == {"task": "code"}
     assert run.streams["a"]["auto"]["router"] == "by-task"
     assert run.streams["a"]["auto"]["router_chose"] == "big"
+
+
+async def test_an_unexpected_exception_fails_only_its_stream(tmp_path: Path) -> None:
+    def explode(request: Any) -> str:
+        raise RuntimeError("bug in a custom model")
+
+    plan = make_plan({"bad": {"model": "bad", "prompt": "x"},
+                      "good": {"model": "good", "prompt": "y"}})
+    async with switch(bad=FakeModel(script=[explode]), good=FakeModel(script=["ok"])) as sw:
+        run = await run_plan(sw, plan, run_dir=tmp_path / "run")
+    assert run.status == "failed" and run.output("good") == "ok"
+    assert "RuntimeError: bug in a custom model" in run.streams["bad"]["error"]["message"]

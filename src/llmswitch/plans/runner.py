@@ -251,6 +251,10 @@ class Runner:
         except asyncio.CancelledError:
             entry["status"] = "interrupted"
             raise
+        except Exception as exc:  # a fault in a custom model or tool ends this stream only
+            if os.environ.get("LLMSWITCH_DEBUG"):
+                raise
+            error = LLMSwitchError(f"stream {sid}: internal error: {type(exc).__name__}: {exc}")
         finally:
             self._record(sid, run, started, result)
         if error is not None:
