@@ -231,6 +231,27 @@ class Switch:
         provider and model serving a stream (`record.serving`). `None` once it has ended."""
         return self._live.get(trace_id)
 
+    async def breaker_states(self) -> dict[str, str]:
+        """The circuit-breaker state of every target of a route that has a breaker
+        (`fallback`, `loadbalance`): target name -> `closed`, `open` or `half_open`, read from
+        the breaker store (in-process, or the shared one a gateway passed in `services`)."""
+        from llmswitch.resilience.breaker import BreakerPolicy
+        from llmswitch.resilience.services import resilience_of
+
+        store = resilience_of(self._resolver.services).store
+        out: dict[str, str] = {}
+        for route in self.config.routes.values():
+            if route.strategy not in ("fallback", "loadbalance"):
+                continue
+            policy = BreakerPolicy.from_option(route.options().get("breaker"))
+            if policy is None:
+                continue
+            for target in route.targets:
+                name = target.get("model") if isinstance(target, dict) else target
+                if isinstance(name, str) and name not in out:
+                    out[name] = await store.state(name, policy)
+        return out
+
     def _close(self, record: CallRecord, error: BaseException) -> None:
         """End a call that raised: tag the error with the trace id and notify observers."""
         if isinstance(error, LLMSwitchError) and error.trace_id is None:

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any
 
 from llmswitch.calls import CallRecord, new_trace_id
-from llmswitch.errors import LLMSwitchError
+from llmswitch.errors import ConfigError, LLMSwitchError
 from llmswitch.observe.config import ObserveConfig
 from llmswitch.observe.db import Database, describe_failure
 from llmswitch.observe.records import (
@@ -89,6 +89,19 @@ class Ledger:
         """Rows written and dropped so far, failed batches, and the last write error."""
         return {"written": self.written, "dropped": self.dropped, "failures": self.failures,
                 "last_error": self.last_error}
+
+    def ping(self) -> None:
+        """Check that the ledger's database answers (opened as the writer opens it, one
+        query); a `ConfigError` naming the ledger (no password) when it does not. Blocking:
+        call it from a thread in async code (the gateway's `/readyz` does)."""
+        try:
+            db = Database(self.url)
+            try:
+                db.query("SELECT 1 AS one")
+            finally:
+                db.close()
+        except Exception as exc:  # driver errors may quote a DSN: describe_failure scrubs
+            raise ConfigError(describe_failure(self.url, exc)) from None
 
     def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
         if self._closed:
