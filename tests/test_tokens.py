@@ -32,6 +32,7 @@ def fresh_encodings() -> Iterator[None]:
     tokens.tiktoken_encoding.cache_clear()
 
 
+@pytest.mark.extra("tokens")
 @pytest.mark.parametrize("stem", ["cl100k", "o200k"])
 def test_quicktok_vocab_is_byte_identical_to_openais_file(stem: str) -> None:
     folder = tokens.quicktok_data_dir()
@@ -42,6 +43,7 @@ def test_quicktok_vocab_is_byte_identical_to_openais_file(stem: str) -> None:
     assert hashlib.sha256(text).hexdigest() == OPENAI_FILE_SHA256[stem]
 
 
+@pytest.mark.extra("tokens")
 @pytest.mark.parametrize(("model", "text", "ids"), [
     ("gpt-4", "hello world", [15339, 1917]),
     ("gpt-3.5-turbo", "tiktoken is great!", [83, 1609, 5963, 374, 2294, 0]),
@@ -57,6 +59,7 @@ def test_exact_ids_and_counts(model: str, text: str, ids: list[int]) -> None:
     assert tokens.count_tokens(text, model) == len(ids)
 
 
+@pytest.mark.extra("tokens")
 def test_special_token_text_is_counted_as_ordinary_text() -> None:
     assert tokens.count_tokens("<|endoftext|>", "gpt-4o") == 7
 

@@ -1,7 +1,9 @@
 """Pytest plugin for the lowest-versions CI job, where only the core dependencies are installed.
 
 `pytest -p tests.support.core_only` turns a failure to import an optional extra's package (at
-collection or inside a test) into a skip that names the extra; every other failure still fails.
+collection or inside a test) into a skip that names the extra, and skips tests marked
+`@pytest.mark.extra("name")` (they check an extra's results without importing it) when that
+extra is missing; every other failure still fails. Without this plugin the marker does nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def missing_extra(text: str) -> str | None:
         if modules and not all(_installed(m) for m in modules):
             return f"needs the {extra!r} extra"
     return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test marked `extra(name)` when that extra's packages are missing."""
+    for mark in item.iter_markers("extra"):
+        modules = [m for m, e in EXTRA_MODULES.items() if e == mark.args[0]]
+        if modules and not all(_installed(m) for m in modules):
+            pytest.skip(f"needs the {mark.args[0]!r} extra")
 
 
 @pytest.hookimpl(wrapper=True)
