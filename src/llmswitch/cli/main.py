@@ -37,6 +37,8 @@ SHORT_HELP: dict[str, str] = {
     "traces": "List the latest requests, or show the trace tree of REQUEST_ID (a prefix is "
               "enough).",
     "plan": "Run plans: streams of work, each on its own model, in parallel where independent.",
+    "serve": "Serve the OpenAI- and Anthropic-compatible gateway over every model, alias and "
+             "route.",
 }
 
 

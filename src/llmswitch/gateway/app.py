@@ -11,7 +11,9 @@ abandoned, billed up to then). No routing logic lives here: models, aliases and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ from llmswitch import (
     Usage,
     load_config,
 )
+from llmswitch.gateway.accesslog import AccessLog, Outcome
+from llmswitch.gateway.health import readiness, worker_gauges
+from llmswitch.gateway.metrics import CONTENT_TYPE, METRICS_DIR_ENV, Metrics, SharedMetrics
 from llmswitch.gateway.policy import (
     Authenticator,
     Limiter,
@@ -80,7 +85,7 @@ class Gateway:
 
     def __init__(self, switch: Switch, settings: GatewaySettings,
                  authenticator: Authenticator, limiter: Limiter,
-                 owns_switch: bool = True) -> None:
+                 owns_switch: bool = True, metrics_dir: str | None = None) -> None:
         self.switch = switch
         self.settings = settings
         self.auth = authenticator
@@ -90,8 +95,14 @@ class Gateway:
         self.draining = False
         self._ended = EndedCalls()
         switch.observers.append(self._ended)
+        self.metrics = Metrics()
+        self.shared_metrics = SharedMetrics(metrics_dir)
+        self.access_log = AccessLog(settings.access_log, settings.log_content)
+        self._ticker: asyncio.Task[None] | None = None
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/metrics"): self._metrics,
             ("GET", "/v1/models"): self._models,
             ("GET", "/models"): self._models,
         }
@@ -122,46 +133,96 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._ticker = asyncio.ensure_future(self._tick())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def aclose(self) -> None:
-        """Close the switch (flushes the ledger) when the app owns it."""
+    async def _tick(self) -> None:
+        """Every 0.2 s: write the access log's buffer, publish this worker's metrics."""
+        while True:
+            await asyncio.sleep(0.2)
+            self.access_log.flush()
+            if self.shared_metrics.folder is not None:
+                self.shared_metrics.publish(self.metrics, await worker_gauges(self))
+
+    async def aclose(self, settle_seconds: float = 5.0) -> None:
+        """Stop: let requests the server cancelled record their outcome (bounded), write the
+        access log and this worker's metrics, close the switch (flushes the ledger) when the
+        app owns it."""
+        self.draining = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        until = time.monotonic() + settle_seconds
+        while self.inflight and time.monotonic() < until:
+            await asyncio.sleep(0.01)
+        self.access_log.flush()
+        if self.shared_metrics.folder is not None:
+            self.shared_metrics.publish(self.metrics, await worker_gauges(self), force=True)
         if self._owns_switch:
             await self.switch.aclose()
+        self.access_log.close()
 
     # -- completions ------------------------------------------------------------------------
     async def _completion(self, scope: Scope, receive: Receive, send: Send, api: Api,
                           protocol: Any, renderer: Any) -> None:
         headers = dict(scope["headers"])
+        out = Outcome(api, "POST", scope["path"], time.perf_counter())
+        client = scope.get("client")
+        if client:
+            out.client = str(client[0])
         self.inflight += 1
         try:
             call = await self._read_call(headers, receive, protocol)
+            out.route, out.stream = call.model, call.stream
             principal = await self.auth.authenticate(headers)
+            out.key_id, out.key_name = principal.key_id or "", principal.name or ""
             principal.check_model(call.model)
             admission = await self.limits.admit(principal, call, self._estimator(call))
-            trace_id = os.urandom(16).hex()
+            trace_id = out.trace_id = os.urandom(16).hex()
             self._ended[trace_id] = None
+            if self.access_log.content:
+                out.prompt = _content(call)
             try:
                 if call.stream:
                     await self._stream(receive, send, call, renderer, trace_id,
-                                       _tags(principal, call))
+                                       _tags(principal, call), out)
                 else:
                     completion = await self._answer(receive, call, trace_id,
                                                     _tags(principal, call))
+                    out.served(completion, self.access_log.content)
                     await _send_json(send, 200, dumps(protocol.render(completion, call)),
                                      _answer_headers(completion))
+                    out.status = 200
             finally:  # every way out gives back what the call did not spend
-                await self.limits.settle(admission, *spent(self._ended.pop(trace_id, None)))
+                record = self._ended.pop(trace_id, None)
+                usage, cost = spent(record)
+                out.spent(record, usage, cost)
+                await self.limits.settle(admission, usage, cost)
         except ClientGone:
-            return
+            out.status, out.outcome = 499, "client_gone"
+        except asyncio.CancelledError:
+            out.status, out.outcome = 499, "cancelled"
+            raise
         except Exception as exc:
-            await self._error(send, exc, api)
+            await self._error(send, exc, api, out)
         finally:
             self.inflight -= 1
+            self._finish(out)
+
+    def _finish(self, out: Outcome) -> None:
+        """Count the request in the metrics and write its access-log line."""
+        now = time.perf_counter()
+        known = out.trace_id is not None and out.error != "model_not_found"
+        self.metrics.observe(
+            out.api, out.route if known else "", out.served_name, out.key_id, out.status,
+            out.error, now - out.started,
+            None if out.first_event is None else out.first_event - out.started,
+            out.input_tokens, out.output_tokens, out.cost_usd)
+        self.access_log.write(out, now)
 
     def _estimator(self, call: Call) -> Callable[[], CallEstimate]:
         """The call's cost estimate, computed only if a limit or budget asks for it."""
@@ -197,7 +258,7 @@ class Gateway:
             watcher.cancel()
 
     async def _stream(self, receive: Receive, send: Send, call: Call, renderer: Any,
-                      trace_id: str, tags: dict[str, str]) -> None:
+                      trace_id: str, tags: dict[str, str], out: Outcome) -> None:
         """A streamed call: headers go out with the first event (so a failure before it is a
         normal error response); a failure after it ends the stream with the API's error
         event; a client that leaves stops the provider call."""
@@ -212,19 +273,30 @@ class Gateway:
             await send({"type": "http.response.start", "status": 200,
                         "headers": SSE_HEADERS + _stream_headers(self.switch, trace_id, final)})
             started = True
+            out.status = 200
             await send({"type": "http.response.body", "more_body": True,
                         "body": stream.start() + stream.event(first)})
+            out.first_event = time.perf_counter()
             if final is None:
-                await _relay(events, stream, send)
+                final = await _relay(events, stream, send)
             await send({"type": "http.response.body", "body": b""})
+            if final is not None:
+                out.served(final, self.access_log.content)
         except LLMSwitchError as exc:
             if not started:
                 raise
+            out.failed(kind_of(exc))
             await send({"type": "http.response.body", "more_body": False,
                         "body": stream.error(kind_of(exc), message_of(exc))})
         except asyncio.CancelledError:
             if _disconnected(watcher):
                 raise ClientGone from None
+            if started:  # the server stopped past its drain time: say so, not a clean end
+                out.failed("unavailable")
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(send({
+                        "type": "http.response.body", "more_body": False,
+                        "body": stream.error("unavailable", "the gateway is shutting down")}), 1)
             raise
         finally:
             watcher.cancel()
@@ -233,6 +305,18 @@ class Gateway:
     # -- other endpoints --------------------------------------------------------------------
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _send_json(send, 200, b'{"status":"ok"}')
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = await readiness(self)
+        await _send_json(send, status, dumps(body))
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        metrics, gauges = self.shared_metrics.gather(self.metrics, await worker_gauges(self))
+        body = metrics.render(gauges)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", CONTENT_TYPE),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = await self._principal_or_error(scope, send)
@@ -248,9 +332,15 @@ class Gateway:
             await self._error(send, exc, "openai")
             return None
 
-    async def _error(self, send: Send, error: BaseException, api: Api) -> None:
+    async def _error(self, send: Send, error: BaseException, api: Api,
+                     outcome: Outcome | None = None) -> None:
         out = render(error, api)
         headers = [(k.encode(), v.encode()) for k, v in out.headers.items()]
+        if outcome is not None:
+            outcome.status = out.status
+            outcome.failed(out.kind)
+            if outcome.trace_id and "x-llmswitch-trace-id" not in out.headers:
+                headers.append((b"x-llmswitch-trace-id", outcome.trace_id.encode()))
         await _send_json(send, out.status, dumps(out.body), headers)
 
 
@@ -277,6 +367,11 @@ def model_list(switch: Switch, principal: Principal) -> list[dict[str, Any]]:
     return out
 
 
+def _content(call: Call) -> Any:
+    """The prompt for the access log (only with `gateway.log_content: true`)."""
+    return [{"role": m.role, "text": m.text} for m in call.messages]
+
+
 def _tags(principal: Principal, call: Call) -> dict[str, str]:
     tags = dict(principal.tags)
     if principal.key_id is not None:
@@ -287,11 +382,16 @@ def _tags(principal: Principal, call: Call) -> dict[str, str]:
     return tags
 
 
-async def _relay(events: Any, stream: Any, send: Send) -> None:
+async def _relay(events: Any, stream: Any, send: Send) -> Completion | None:
+    """Send each event in the API's format; the final completion, if the stream gave one."""
+    final = None
     async for event in events:
         data = stream.event(event)
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        if isinstance(event, StreamEnd):
+            final = event.completion
+    return final
 
 
 def spent(record: CallRecord | None) -> tuple[Usage | None, float | None]:
@@ -395,4 +495,5 @@ def create_app(config: Config | Mapping[str, Any] | str | os.PathLike[str] | Non
     settings = parse_gateway(switch.config.gateway, switch.config.source)
     admin_key = environ.get(settings.admin_key_env) or None
     return Gateway(switch, settings, authenticator or OpenAccess(admin_key),
-                   limiter or NoLimits(), owns_switch=owns)
+                   limiter or NoLimits(), owns_switch=owns,
+                   metrics_dir=environ.get(METRICS_DIR_ENV) or None)

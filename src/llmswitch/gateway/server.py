@@ -1,0 +1,165 @@
+"""`llmswitch serve`: the gateway on uvicorn (uvloop + httptools), one or several workers.
+
+Chosen by measurement against granian and hypercorn (docs/architecture.md, "Gateway").
+What this module adds to uvicorn:
+
+- **A head timeout** (`gateway.header_timeout`, `protocol_timeouts.py`): uvicorn times out
+  idle keep-alive connections but not a client that never finishes its request head.
+- **Its own listening socket**, bound before any worker starts, so a bad address or a port
+  in use is one clear error, and `--port 0` picks a free port (printed on stderr).
+- **Workers** share that socket (uvicorn's multiprocess supervisor; each worker imports
+  `worker_app`, builds its own `Switch` and ledger writer). Metrics of all workers are
+  gathered through a temporary folder made here (`gateway/metrics.py`).
+- **Drain**: SIGTERM stops accepting, lets requests and streams run for
+  `gateway.drain_seconds`, cancels what is left (the ledger records it), flushes the ledger
+  (lifespan shutdown), then exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from llmswitch import ConfigError
+from llmswitch.gateway.app import Gateway, create_app
+from llmswitch.gateway.metrics import METRICS_DIR_ENV
+
+OPTIONS_ENV = "LLMSWITCH_SERVE_OPTIONS"
+EXIT_REFUSED = 2
+
+
+class ServeError(Exception):
+    """`serve` cannot start as asked (exit status 2): the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `llmswitch serve` was asked for."""
+
+    config: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 4000
+    workers: int = 1
+    no_auth: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(app: Gateway, options: ServeOptions) -> None:
+    """Refuse to serve without authentication beyond this machine unless `--no-auth`."""
+    if app.auth.required or options.no_auth or is_loopback(options.host):
+        return
+    raise ServeError(
+        f"refusing to serve without authentication on {options.host}: anyone who can reach "
+        "it could spend on your providers' keys. Set an admin key "
+        f"(${app.settings.admin_key_env}) or create keys (llmswitch keys create), bind "
+        "127.0.0.1, or pass --no-auth if this is what you want")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (shared by every worker)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise ServeError(f"cannot listen on {host}:{port}: {reason.lower()} (choose another "
+                         "--port or --host)") from None
+    except OverflowError:
+        sock.close()
+        raise ServeError(f"--port {port} is out of range (0-65535)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+# -- uvicorn ---------------------------------------------------------------------------------
+def uvicorn_config(app: Any, options: ServeOptions, app_settings: Any) -> Any:
+    """The uvicorn `Config`: our protocol, uvloop when installed, no uvicorn access log
+    (the gateway writes its own), timeouts and drain time from `gateway:`."""
+    try:
+        import uvicorn
+
+        from llmswitch.gateway.protocol_timeouts import HeadTimeoutProtocol
+    except ImportError:
+        raise ConfigError("llmswitch serve needs uvicorn and httptools",
+                          hint="pip install 'llmswitch[gateway]'") from None
+    try:
+        import uvloop  # noqa: F401
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - uvloop is in the gateway extra
+        loop = "asyncio"
+    config = uvicorn.Config(
+        app, factory=isinstance(app, str), host=options.host, port=options.port,
+        workers=options.workers, loop=loop, http=HeadTimeoutProtocol,
+        lifespan="on", interface="asgi3", access_log=False, log_level="warning",
+        proxy_headers=False, server_header=False,
+        timeout_keep_alive=app_settings.idle_timeout,
+        timeout_graceful_shutdown=app_settings.drain_seconds,
+    )
+    config.llmswitch_header_timeout = app_settings.header_timeout  # type: ignore[attr-defined]
+    return config
+
+
+def worker_app() -> Gateway:
+    """The app of one worker process (`--workers N`): options come from the environment."""
+    options = ServeOptions(**json.loads(os.environ[OPTIONS_ENV]))
+    return create_app(options.config)
+
+
+def serve(options: ServeOptions, announce: Any = None) -> None:
+    """Run the gateway until SIGTERM/SIGINT (then drain and return)."""
+    if options.workers < 1:
+        raise ServeError("--workers must be at least 1")
+    app = create_app(options.config)
+    check_exposure(app, options)
+    sock = bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    folder = None
+    try:
+        if options.workers == 1:
+            config = uvicorn_config(app, options, app.settings)
+        else:
+            asyncio.run(app.aclose())  # the workers build their own
+            folder = tempfile.mkdtemp(prefix="llmswitch-metrics-")
+            os.environ[METRICS_DIR_ENV] = folder
+            os.environ[OPTIONS_ENV] = json.dumps(asdict(options))
+            config = uvicorn_config(f"{__name__}:worker_app", options, app.settings)
+        if announce is not None:
+            announce(port, app)
+        _run(config, sock)
+    finally:
+        sock.close()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.environ.pop(METRICS_DIR_ENV, None)
+
+
+def _run(config: Any, sock: socket.socket) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
+    sys.stderr.flush()
