@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -155,11 +156,23 @@ def serve(options: ServeOptions, announce: Any = None) -> None:
 
 
 def _run(config: Any, sock: socket.socket) -> None:
+    """Serve until a signal. uvicorn re-raises the signal that stopped it once it has
+    drained, to the handler that was there before it; that handler is a no-op here, so a
+    drained gateway returns and exits 0."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    if config.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     sys.stderr.flush()
+
+
+def _stopped(sig: int, frame: Any) -> None:
+    """A stop signal arriving after uvicorn has let go of its handlers: already stopping."""
