@@ -1,19 +1,43 @@
 """Offline evaluation of routers: outcome tables, replay, cost-quality metrics and plots.
 
-Import submodules directly for replay (``llmswitch.evals.replay``); this package only re-exports
-the table type and metrics, which need nothing beyond NumPy. Training, cross-validation and the
-``router eval`` report live in `llmswitch.training`, which builds on this package (never the
+Import submodules directly for replay (``llmswitch.evals.replay``); this package re-exports the
+table type and metrics (NumPy) on first use, so `router collect` (`evals.collect`, which calls
+models and writes JSON lines) works without the ``router`` extra. Training, cross-validation and
+the ``router eval`` report live in `llmswitch.training`, which builds on this package (never the
 reverse); serve-time routing (`llmswitch.routing.learned`) imports neither.
 """
 
-from llmswitch.evals.metrics import Point, aiq, cost_at_quality, cost_share_at, nondecreasing_hull
-from llmswitch.evals.table import (
-    OutcomeTable,
-    TableError,
-    kfold_indices,
-    load_table,
-    train_test_split,
-)
+import importlib as _importlib
+import typing as _typing
+
+_EXPORTS = {
+    "Point": "llmswitch.evals.metrics",
+    "aiq": "llmswitch.evals.metrics",
+    "cost_at_quality": "llmswitch.evals.metrics",
+    "cost_share_at": "llmswitch.evals.metrics",
+    "nondecreasing_hull": "llmswitch.evals.metrics",
+    "OutcomeTable": "llmswitch.evals.table",
+    "TableError": "llmswitch.evals.table",
+    "kfold_indices": "llmswitch.evals.table",
+    "load_table": "llmswitch.evals.table",
+    "train_test_split": "llmswitch.evals.table",
+}
+
+if _typing.TYPE_CHECKING:
+    from llmswitch.evals.metrics import (
+        Point,
+        aiq,
+        cost_at_quality,
+        cost_share_at,
+        nondecreasing_hull,
+    )
+    from llmswitch.evals.table import (
+        OutcomeTable,
+        TableError,
+        kfold_indices,
+        load_table,
+        train_test_split,
+    )
 
 __all__ = [
     "OutcomeTable",
@@ -27,3 +51,13 @@ __all__ = [
     "nondecreasing_hull",
     "train_test_split",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a re-exported name on first access."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmswitch.evals' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
