@@ -1,0 +1,494 @@
+"""What each page shows, computed from the ledger: sums from the hourly rollup (SQL GROUP BY),
+percentiles and request lists from indexed SQL, savings re-priced with the catalog.
+
+Pure functions of a `LedgerReader`/`Rollup` and plain values; they run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmswitch import Catalog, ModelCard, Usage, cost_usd
+from llmswitch.dashboard.ledger import LedgerReader
+from llmswitch.dashboard.rollup import HOUR, Cell, Rollup
+
+PERIODS: dict[str, float | None] = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400,
+                                    "90d": 90 * 86400, "all": None}
+DEFAULT_PERIOD = "all"
+GROUPS = ("model", "route", "provider", "key")
+TOP_SERIES = 8
+PAGE_SIZE = 50
+STATUSES = ("ok", "error", "cut", "cancelled", "abandoned")
+_HEX = re.compile(r"^[0-9a-f]{6,32}$")
+
+
+def since_of(period: str, now: float) -> float | None:
+    """The start of a period (to the hour), `None` for all time."""
+    span = PERIODS.get(period)
+    return None if span is None else math.floor((now - span) / HOUR) * HOUR
+
+
+def group_of(cell: Cell, by: str, key_names: Mapping[str, str] | None = None) -> str:
+    """A cell's label when grouped by model, route, provider or key."""
+    if by == "model":
+        return cell.model_id
+    if by == "provider":
+        return cell.provider or "?"
+    if by == "key":
+        if cell.key_id is None:
+            return "(no key)"
+        return (key_names or {}).get(cell.key_id, cell.key_id)
+    return cell.route
+
+
+# -- overview ---------------------------------------------------------------------------------
+@dataclass
+class Series:
+    """A stacked chart's data: bucket starts, and per group one value per bucket."""
+
+    buckets: list[float]
+    bucket_s: int
+    groups: dict[str, list[float]]
+
+
+def spend_series(cells: Sequence[Cell], by: str, key_names: Mapping[str, str] | None = None,
+                 since: float | None = None, now: float | None = None) -> Series:
+    """Cost per time bucket per group (hours up to three days, else days); the top groups by
+    cost keep their name, the rest are summed as `other`."""
+    if not cells:
+        return Series([], HOUR, {})
+    first = min(c.hour for c in cells) * HOUR if since is None else since
+    last = max(c.hour for c in cells) * HOUR if now is None else now
+    size = HOUR if last - first <= 3 * 86400 else 86400
+    start = math.floor(first / size) * size
+    count = int((last - start) // size) + 1
+    totals: dict[str, float] = defaultdict(float)
+    for c in cells:
+        totals[group_of(c, by, key_names)] += c.get("cost_usd")
+    ranked = sorted(totals, key=lambda g: (-totals[g], g))
+    keep = set(ranked[:TOP_SERIES]) if len(ranked) > TOP_SERIES + 1 else set(ranked)
+    groups: dict[str, list[float]] = {g: [0.0] * count for g in ranked if g in keep}
+    if len(keep) < len(ranked):
+        groups["other"] = [0.0] * count
+    for c in cells:
+        g = group_of(c, by, key_names)
+        i = int((c.hour * HOUR - start) // size)
+        if 0 <= i < count:
+            groups[g if g in keep else "other"][i] += c.get("cost_usd")
+    return Series([start + i * size for i in range(count)], size, groups)
+
+
+@dataclass
+class ModelStats:
+    """One model's line of the overview."""
+
+    model: str
+    attempts: int = 0
+    served: int = 0
+    errors: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: dict[str, float | None] = field(default_factory=dict)
+    ttft: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float:
+        """Failed attempts / attempts."""
+        return self.errors / self.attempts if self.attempts else 0.0
+
+
+def model_stats(cells: Iterable[Cell]) -> dict[str, ModelStats]:
+    """Per `provider/model`: attempts, answers, failures, cost and tokens."""
+    out: dict[str, ModelStats] = {}
+    for c in cells:
+        s = out.setdefault(c.model_id, ModelStats(c.model_id))
+        n = int(c.get("attempts"))
+        s.attempts += n
+        s.served += int(c.get("served"))
+        s.errors += 0 if c.status == "ok" else n
+        s.cost_usd += c.get("cost_usd")
+        s.input_tokens += int(c.get("input_tokens"))
+        s.output_tokens += int(c.get("output_tokens"))
+    return out
+
+
+def error_kinds(cells: Iterable[Cell]) -> dict[str, int]:
+    """Failed attempts per llmswitch error type (`cancelled`/`abandoned` by status)."""
+    out: dict[str, int] = defaultdict(int)
+    for c in cells:
+        if c.status != "ok":
+            out[c.error_type or c.status] += int(c.get("attempts"))
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def percentiles(reader: LedgerReader, model_id: str, column: str, since: float | None,
+                qs: Sequence[int] = (50, 95)) -> dict[str, float | None]:
+    """Exact percentiles (linear interpolation, as `llmswitch report`) of `latency_ms` or
+    `ttft_ms` over a model's successful attempts. Each is one indexed `ORDER BY ... OFFSET`
+    (the `attempts_ok_latency`/`attempts_ok_ttft` indexes), not a sort of the ledger."""
+    if column not in ("latency_ms", "ttft_ms"):
+        raise ValueError(column)
+    provider, _, model = model_id.partition("/")
+    where = (f"provider = ? AND model = ? AND status = 'ok' AND {column} IS NOT NULL"
+             + (" AND ts >= ?" if since is not None else ""))
+    params: list[Any] = [provider, model] + ([since] if since is not None else [])
+    rows = reader.query(f"SELECT COUNT(*) AS n FROM attempts WHERE {where}", params)
+    n = int(rows[0]["n"]) if rows else 0
+    out: dict[str, float | None] = {}
+    for q in qs:
+        if n == 0:
+            out[f"p{q}"] = None
+            continue
+        rank = (n - 1) * q / 100
+        lo = math.floor(rank)
+        got = reader.query(f"SELECT {column} AS v FROM attempts WHERE {where} "
+                           f"ORDER BY {column} LIMIT 2 OFFSET {int(lo)}", params)
+        values = [float(r["v"]) for r in got]
+        if not values:
+            out[f"p{q}"] = None
+            continue
+        hi = values[1] if len(values) > 1 else values[0]
+        out[f"p{q}"] = values[0] + (hi - values[0]) * (rank - lo)
+    return out
+
+
+@dataclass
+class Overview:
+    """Everything the overview page shows."""
+
+    period: str
+    by: str
+    series: Series
+    models: list[ModelStats]
+    errors: dict[str, int]
+    groups: list[tuple[str, float, int]]
+    requests: int
+    attempts: int
+    failed_requests: int
+    cost_usd: float
+
+
+def overview(reader: LedgerReader, rollup: Rollup, period: str, by: str, now: float,
+             key_names: Mapping[str, str] | None = None) -> Overview:
+    """The overview of a period, spend grouped `by` model, route, provider or key."""
+    since = since_of(period, now)
+    cells = rollup.cells(since)
+    stats = model_stats(cells)
+    for s in stats.values():
+        s.latency = percentiles(reader, s.model, "latency_ms", since)
+        s.ttft = percentiles(reader, s.model, "ttft_ms", since)
+    by_group: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for c in cells:
+        g = by_group[group_of(c, by, key_names)]
+        g[0] += c.get("cost_usd")
+        g[1] += c.get("attempts")
+    requests = int(sum(c.get("requests") for c in cells))
+    served = int(sum(c.get("served") for c in cells))
+    return Overview(
+        period=period, by=by, series=spend_series(cells, by, key_names, since, now),
+        models=sorted(stats.values(), key=lambda s: (-s.cost_usd, -s.attempts, s.model)),
+        errors=error_kinds(cells),
+        groups=sorted(((g, v[0], int(v[1])) for g, v in by_group.items()),
+                      key=lambda t: (-t[1], -t[2], t[0])),
+        requests=requests, attempts=int(sum(c.get("attempts") for c in cells)),
+        failed_requests=max(0, requests - served),
+        cost_usd=sum(c.get("cost_usd") for c in cells))
+
+
+# -- savings ----------------------------------------------------------------------------------
+def card_for(catalog: Catalog, model_id: str) -> ModelCard | None:
+    """The catalog card of a ledger model (`provider/model`, else the bare name as alias)."""
+    return catalog.get(model_id) or catalog.lookup(model_id.partition("/")[2])
+
+
+def served_usage(cells: Iterable[Cell]) -> Usage:
+    """Token counts of the answers served (one attempt per answered request)."""
+    sums = [0, 0, 0, 0, 0]
+    for c in cells:
+        for i, m in enumerate(("served_input", "served_output", "served_cached",
+                               "served_cache_write", "served_reasoning")):
+            sums[i] += int(c.get(m))
+    return Usage(sums[0], sums[1], sums[2], sums[3], sums[4])
+
+
+@dataclass
+class SavingsLine:
+    """One route or plan run: who answered, what it cost, what the baseline would have."""
+
+    name: str
+    answers: dict[str, int]
+    actual_usd: float
+    baseline_usd: float | None
+
+    @property
+    def saved_usd(self) -> float | None:
+        """Baseline minus actual (negative: the mix cost more)."""
+        return None if self.baseline_usd is None else self.baseline_usd - self.actual_usd
+
+    @property
+    def saving_share(self) -> float | None:
+        """`1 - actual / baseline`."""
+        if self.baseline_usd is None or self.baseline_usd <= 0:
+            return None
+        return 1 - self.actual_usd / self.baseline_usd
+
+
+@dataclass
+class Savings:
+    """The savings page: per route and per plan run, against one baseline model."""
+
+    period: str
+    baseline: str | None
+    baseline_priced: bool
+    routes: list[SavingsLine]
+    runs: list[SavingsLine]
+    choices: list[str]
+    used: list[str]
+
+
+def default_baseline(catalog: Catalog, cells: Sequence[Cell]) -> str | None:
+    """The used model that prices every served answer highest (as `plan report` chooses)."""
+    usage = served_usage(cells)
+    best: tuple[float, str] | None = None
+    for model_id in sorted({c.model_id for c in cells}):
+        card = card_for(catalog, model_id)
+        if card is None or not card.priced:
+            continue
+        cost = cost_usd(card, usage) or 0.0
+        if best is None or cost > best[0]:
+            best = (cost, card.id)
+    return best[1] if best else None
+
+
+def _lines(cells: Sequence[Cell], key: str, card: ModelCard | None) -> list[SavingsLine]:
+    grouped: dict[str, list[Cell]] = defaultdict(list)
+    for c in cells:
+        name = c.route if key == "route" else c.run_id
+        if name is not None:
+            grouped[name].append(c)
+    out = []
+    for name, group in grouped.items():
+        answers: dict[str, int] = defaultdict(int)
+        for c in group:
+            if c.get("served"):
+                answers[c.model_id] += int(c.get("served"))
+        baseline = cost_usd(card, served_usage(group)) if card is not None else None
+        out.append(SavingsLine(name, dict(sorted(answers.items(), key=lambda kv: -kv[1])),
+                               sum(c.get("cost_usd") for c in group), baseline))
+    return sorted(out, key=lambda line: (-line.actual_usd, line.name))
+
+
+def savings(rollup: Rollup, catalog: Catalog, period: str, baseline: str | None,
+            now: float) -> Savings:
+    """Share of answers per model and money saved against `baseline` (default: the dearest
+    model used), re-priced from the served answers' recorded token counts."""
+    cells = rollup.cells(since_of(period, now))
+    used = sorted({c.model_id for c in cells})
+    name = baseline or default_baseline(catalog, cells)
+    card = card_for(catalog, name) if name else None
+    priced = card is not None and card.priced
+    choices = sorted(c.id for c in catalog if c.priced)
+    return Savings(period, card.id if card is not None else name, priced,
+                   _lines(cells, "route", card if priced else None),
+                   _lines(cells, "run", card if priced else None), choices, used)
+
+
+# -- requests ---------------------------------------------------------------------------------
+@dataclass
+class RequestFilter:
+    """The requests page's search and filters."""
+
+    q: str = ""
+    status: str = ""
+    route: str = ""
+    key: str = ""
+    period: str = "all"
+    before: str = ""
+
+    def where(self, since: float | None) -> tuple[list[str], list[Any]]:
+        """SQL conditions on attempt rows (a request matches when one of its attempts does)."""
+        conds: list[str] = []
+        params: list[Any] = []
+        q = self.q.strip()
+        if q:
+            alts = ["(provider || '/' || model) = ?", "model = ?", "route = ?", "key_id = ?",
+                    "error_type = ?", "run_id = ?"]
+            params += [q] * len(alts)
+            if _HEX.match(q.lower()):
+                alts.append("request_id LIKE ?")
+                params.append(q.lower() + "%")
+            conds.append("(" + " OR ".join(alts) + ")")
+        if self.status in STATUSES:
+            conds.append("status = ?")
+            params.append(self.status)
+        if self.route:
+            conds.append("route = ?")
+            params.append(self.route)
+        if self.key:
+            conds.append("key_id = ?")
+            params.append(self.key)
+        if since is not None:
+            conds.append("ts >= ?")
+            params.append(since)
+        return conds, params
+
+
+@dataclass
+class RequestRow:
+    """One request in the list."""
+
+    trace_id: str
+    ts: float
+    key_id: str | None
+    route: str
+    models: list[str]
+    status: str
+    error_type: str | None
+    cost_usd: float
+    latency_ms: float | None
+    attempts: int
+
+
+def _cursor(value: str) -> tuple[float, int] | None:
+    ts, _, rid = value.partition(":")
+    try:
+        return float(ts), int(rid)
+    except ValueError:
+        return None
+
+
+def request_rows(attempts: Sequence[Mapping[str, Any]]) -> RequestRow:
+    """A request's summary from its attempt rows (in attempt order)."""
+    first = attempts[0]
+    served = next((a for a in attempts if a["served"]), None)
+    last = served or attempts[-1]
+    ends = [float(a["ts"]) + float(a["latency_ms"] or 0) / 1000 for a in attempts]
+    return RequestRow(
+        trace_id=str(first["request_id"]), ts=float(first["ts"]), key_id=first["key_id"],
+        route=str(first["route"]),
+        models=list(dict.fromkeys(f"{a['provider'] or '?'}/{a['model'] or '?'}"
+                                  for a in attempts)),
+        status="ok" if served else str(last["status"]),
+        error_type=None if served else last["error_type"],
+        cost_usd=sum(float(a["cost_usd"] or 0) for a in attempts),
+        latency_ms=(max(ends) - float(first["ts"])) * 1000 if ends else None,
+        attempts=len(attempts))
+
+
+def find_requests(reader: LedgerReader, filt: RequestFilter, now: float,
+                  limit: int = PAGE_SIZE) -> tuple[list[RequestRow], str | None]:
+    """The newest requests matching the filter, and the cursor of the next (older) page.
+    Walks the `ts` index newest first, so a page costs the same however large the ledger."""
+    conds, params = filt.where(since_of(filt.period, now))
+    cursor = _cursor(filt.before) if filt.before else None
+    ids: list[str] = []
+    last: tuple[float, int] | None = None
+    more = False
+    for _ in range(20):
+        where = list(conds)
+        page_params = list(params)
+        if cursor is not None:
+            where.append("(ts < ? OR (ts = ? AND id < ?))")
+            page_params += [cursor[0], cursor[0], cursor[1]]
+        sql = ("SELECT id, request_id, ts FROM attempts"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + f" ORDER BY ts DESC, id DESC LIMIT {limit * 4}")
+        rows = reader.query(sql, page_params)
+        for r in rows:
+            if r["request_id"] not in ids:
+                if len(ids) == limit:
+                    more = True
+                    break
+                ids.append(r["request_id"])
+            last = (float(r["ts"]), int(r["id"]))
+        if more or len(rows) < limit * 4:
+            break
+        cursor = last
+    if not ids:
+        return [], None
+    found = attempts_of(reader, ids)
+    out = [request_rows(found[i]) for i in ids if found.get(i)]
+    return out, (f"{last[0]!r}:{last[1]}" if more and last else None)
+
+
+def attempts_of(reader: LedgerReader, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every attempt row of these requests, in attempt order."""
+    marks = ", ".join("?" for _ in ids)
+    rows = reader.query(f"SELECT * FROM attempts WHERE request_id IN ({marks}) "
+                        "ORDER BY request_id, attempt, id", list(ids))
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[r["request_id"]].append(r)
+    return out
+
+
+@dataclass
+class RequestDetail:
+    """One request: its attempt rows, its stored trace tree, and its tags."""
+
+    trace_id: str
+    attempts: list[dict[str, Any]]
+    trace: dict[str, Any] | None
+    summary: RequestRow | None
+    tags: dict[str, str]
+
+
+def request_detail(reader: LedgerReader, trace_id: str) -> RequestDetail | None:
+    """A request by its trace id (`None` when the ledger has neither rows nor a trace)."""
+    attempts = attempts_of(reader, [trace_id]).get(trace_id, [])
+    rows = reader.query("SELECT trace_json, tags FROM traces WHERE request_id = ?", (trace_id,))
+    if not attempts and not rows:
+        return None
+    trace = json.loads(rows[0]["trace_json"]) if rows else None
+    raw_tags = (attempts[0]["tags"] if attempts else rows[0]["tags"]) or "{}"
+    try:
+        tags = {str(k): str(v) for k, v in json.loads(raw_tags).items()}
+    except (ValueError, AttributeError):
+        tags = {}
+    return RequestDetail(trace_id, attempts, trace if isinstance(trace, dict) else None,
+                         request_rows(attempts) if attempts else None, tags)
+
+
+# -- keys -------------------------------------------------------------------------------------
+def key_usage(reader: LedgerReader, rollup: Rollup, key_ids: Iterable[str],
+              starts: Mapping[str, float | None]) -> dict[str, dict[str, Any]]:
+    """Per key: spend since each period start (`starts`: name -> epoch s or None for all
+    time), requests, and the time of its last use (one index lookup per key)."""
+    cells = [c for c in rollup.cells(None) if c.key_id is not None]
+    out: dict[str, dict[str, Any]] = {}
+    for key_id in key_ids:
+        mine = [c for c in cells if c.key_id == key_id]
+        spend = {name: sum(c.get("cost_usd") for c in mine
+                           if start is None or c.hour * HOUR >= start)
+                 for name, start in starts.items()}
+        rows = reader.query("SELECT MAX(ts) AS last FROM attempts WHERE key_id = ?", (key_id,))
+        out[key_id] = {"spend": spend, "requests": int(sum(c.get("requests") for c in mine)),
+                       "last_used": rows[0]["last"] if rows else None}
+    return out
+
+
+# -- plans ------------------------------------------------------------------------------------
+def plan_runs(reader: LedgerReader, limit: int = 200) -> list[dict[str, Any]]:
+    """Plan runs in the ledger, newest first: first and last call, attempts, answers, cost."""
+    return reader.query(
+        "SELECT run_id, MIN(ts) AS started, MAX(ts) AS last, COUNT(*) AS attempts, "
+        "SUM(served) AS answers, SUM(COALESCE(cost_usd, 0)) AS cost_usd FROM attempts "
+        f"WHERE run_id IS NOT NULL GROUP BY run_id ORDER BY MIN(ts) DESC LIMIT {int(limit)}")
+
+
+def run_attempts(reader: LedgerReader, run_id: str) -> list[dict[str, Any]]:
+    """Every attempt of one plan run with its stream id (from the row's tags)."""
+    from llmswitch.dashboard.ledger import tag_expr
+
+    return reader.query(
+        f"SELECT {tag_expr(reader.dialect, 'stream_id')} AS stream_id, ts, request_id, "
+        "provider, model, status, error_type, served, cost_usd, input_tokens, output_tokens, "
+        "cached_input_tokens, cache_write_tokens, reasoning_tokens, latency_ms "
+        "FROM attempts WHERE run_id = ? ORDER BY ts, id", (run_id,))

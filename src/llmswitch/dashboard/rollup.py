@@ -1,0 +1,135 @@
+"""The ledger summed per hour, model, route, key, plan run, status and error type: what the
+overview, savings, keys and plans pages add up. The database does the summing (one GROUP BY,
+the same SQL for SQLite and PostgreSQL); this process keeps the sums of settled hours, so a
+page reads only the rows of the last hour or two instead of the whole ledger.
+
+An hour is settled one hour after it ends (`SETTLE_S`): a row is written when its call ends
+and stamped with the call's start, so rows can arrive late (a long stream). Settled hours are
+summed once, and everything is summed again from scratch every `REBUILD_S`, which also picks
+up rows deleted or arriving later than that.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from llmswitch.dashboard.ledger import LedgerReader, hour_expr
+
+DIMS = ("hour", "provider", "model", "route", "key_id", "run_id", "status", "error_type")
+MEASURES = ("attempts", "requests", "served", "cost_usd", "unpriced", "input_tokens",
+            "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
+            "served_input", "served_output", "served_cached", "served_cache_write",
+            "served_reasoning")
+_SUMS = (
+    "COUNT(*)", "SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END)", "SUM(served)",
+    "SUM(COALESCE(cost_usd, 0))",
+    "SUM(CASE WHEN cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END)",
+    "SUM(input_tokens)", "SUM(output_tokens)", "SUM(cached_input_tokens)",
+    "SUM(cache_write_tokens)", "SUM(reasoning_tokens)",
+    "SUM(CASE WHEN served = 1 THEN input_tokens ELSE 0 END)",
+    "SUM(CASE WHEN served = 1 THEN output_tokens ELSE 0 END)",
+    "SUM(CASE WHEN served = 1 THEN cached_input_tokens ELSE 0 END)",
+    "SUM(CASE WHEN served = 1 THEN cache_write_tokens ELSE 0 END)",
+    "SUM(CASE WHEN served = 1 THEN reasoning_tokens ELSE 0 END)",
+)
+SETTLE_S = 3600
+REBUILD_S = 3600
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """The sums of one combination of dimensions in one hour."""
+
+    hour: int
+    provider: str | None
+    model: str | None
+    route: str
+    key_id: str | None
+    run_id: str | None
+    status: str
+    error_type: str | None
+    sums: tuple[float, ...]
+
+    def get(self, measure: str) -> float:
+        """One measure by name (see `MEASURES`)."""
+        return self.sums[MEASURES.index(measure)]
+
+    @property
+    def model_id(self) -> str:
+        """`provider/model` as the ledger names it (`?` for a missing part)."""
+        return f"{self.provider or '?'}/{self.model or '?'}"
+
+
+Key = tuple[object, ...]
+
+
+def _select(dialect: str) -> str:
+    cols = ", ".join(f"{expr} AS {name}" for expr, name in zip(_SUMS, MEASURES, strict=True))
+    return (f"SELECT {hour_expr(dialect)} AS hour, provider, model, route, key_id, run_id, "
+            f"status, error_type, {cols} FROM attempts WHERE ts >= ? AND ts < ? "
+            "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8")
+
+
+class Rollup:
+    """Hourly sums of a ledger, kept for settled hours and recomputed for recent ones."""
+
+    def __init__(self, reader: LedgerReader, clock: Callable[[], float] = time.time) -> None:
+        self.reader = reader
+        self.clock = clock
+        self._settled: dict[Key, list[float]] = {}
+        self._until = 0.0  # settled sums cover ts < _until (an hour boundary)
+        self._built = -math.inf
+        self._lock = threading.Lock()
+
+    def _sum(self, start: float, end: float, into: dict[Key, list[float]]) -> None:
+        for row in self.reader.query(_select(self.reader.dialect), (start, end)):
+            key = tuple(row[d] for d in DIMS)
+            values = [float(row[m] or 0) for m in MEASURES]
+            have = into.get(key)
+            if have is None:
+                into[key] = values
+            else:
+                for i, v in enumerate(values):
+                    have[i] += v
+
+    def cells(self, since: float | None = None) -> list[Cell]:
+        """Every cell from the hour holding `since` (all when `None`), up to now."""
+        now = self.clock()
+        boundary = math.floor((now - SETTLE_S) / HOUR) * HOUR
+        with self._lock:
+            if now - self._built >= REBUILD_S:
+                self._settled, self._until, self._built = {}, -1e18, now
+            if boundary > self._until:
+                self._sum(self._until, boundary, self._settled)
+                self._until = boundary
+            live: dict[Key, list[float]] = {}
+            self._sum(self._until, 1e18, live)
+            first = -math.inf if since is None else math.floor(since / HOUR)
+            out = [_cell(key, v) for key, v in self._settled.items() if _hour(key) >= first]
+        out.extend(_cell(key, v) for key, v in live.items() if _hour(key) >= first)
+        return out
+
+
+def _hour(key: Key) -> int:
+    return int(str(key[0]))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _cell(key: Key, values: list[float]) -> Cell:
+    return Cell(hour=_hour(key), provider=_text(key[1]), model=_text(key[2]),
+                route=str(key[3]), key_id=_text(key[4]), run_id=_text(key[5]),
+                status=str(key[6]), error_type=_text(key[7]), sums=tuple(values))
+
+
+def total(cells: Iterable[Cell], measure: str) -> float:
+    """The sum of one measure over cells."""
+    i = MEASURES.index(measure)
+    return sum(c.sums[i] for c in cells)
