@@ -63,7 +63,6 @@ _EXPORTS: dict[str, str] = {
 
 if _typing.TYPE_CHECKING:
     from llmswitch.calls import CallRecord
-    from llmswitch.estimate import CallEstimate
     from llmswitch.catalog import Catalog, ModelCard, cost_usd
     from llmswitch.config import Config, load_config
     from llmswitch.errors import (
@@ -86,6 +85,7 @@ if _typing.TYPE_CHECKING:
         TimeoutError,
         UnsupportedError,
     )
+    from llmswitch.estimate import CallEstimate
     from llmswitch.messages import ImagePart, Message, TextPart, ToolCall, ToolSpec
     from llmswitch.models import Model, collect
     from llmswitch.observe.trace import Span
