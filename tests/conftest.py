@@ -16,7 +16,7 @@ _real_connect_ex = socket.socket.connect_ex
 # Variables that would change what a test talks to or which key it sends.
 _SCRUB_PREFIXES = ("LLMSWITCH_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_API", "AZURE_OPENAI",
                    "DEEPSEEK_", "OPENROUTER_", "OLLAMA_", "AWS_")
-_KEEP = {"LLMSWITCH_SMOLLM2_PATH", "LLMSWITCH_TEST_POSTGRES_DSN"}
+_KEEP = {"LLMSWITCH_SMOLLM2_PATH", "LLMSWITCH_TEST_POSTGRES_DSN", "LLMSWITCH_TEST_REDIS_URL"}
 
 
 def _is_local(address: Any) -> bool:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "traces": "llmswitch.cli.traces:traces",
     "serve": "llmswitch.cli.serve:serve",
     "plan": "llmswitch.cli.plan:plan",
+    "keys": "llmswitch.cli.keys:keys",
 }
 
 # name -> its one-line help, so `llmswitch --help` lists commands without importing them (a
@@ -37,6 +38,8 @@ SHORT_HELP: dict[str, str] = {
     "traces": "List the latest requests, or show the trace tree of REQUEST_ID (a prefix is "
               "enough).",
     "plan": "Run plans: streams of work, each on its own model, in parallel where independent.",
+    "keys": "Virtual keys for the gateway: create, list and revoke (stored hashed in the "
+            "ledger's database).",
     "serve": "Serve the OpenAI- and Anthropic-compatible gateway over every model, alias and "
              "route.",
 }

@@ -30,14 +30,14 @@ from llmswitch import (
     Usage,
     load_config,
 )
+from llmswitch.gateway.access import GatewayState
 from llmswitch.gateway.accesslog import AccessLog, Outcome
+from llmswitch.gateway.durable import committed_events
 from llmswitch.gateway.health import readiness, worker_gauges
 from llmswitch.gateway.metrics import CONTENT_TYPE, METRICS_DIR_ENV, Metrics, SharedMetrics
 from llmswitch.gateway.policy import (
     Authenticator,
     Limiter,
-    NoLimits,
-    OpenAccess,
     Principal,
 )
 from llmswitch.gateway.protocols import anthropic_messages, openai_chat, openai_responses
@@ -99,6 +99,8 @@ class Gateway:
         self.shared_metrics = SharedMetrics(metrics_dir)
         self.access_log = AccessLog(settings.access_log, settings.log_content)
         self._ticker: asyncio.Task[None] | None = None
+        self.access: GatewayState | None = None
+        """Keys, limits, budgets, shared state and the /admin API (set by `create_app`)."""
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
@@ -119,6 +121,9 @@ class Gateway:
                                                          f"use POST for {path}"), protocol[0])
                     return
                 await self._completion(scope, receive, send, *protocol)
+                return
+            if path.startswith("/admin/") and self.access is not None and self.access.admin:
+                await self.access.admin(scope, receive, send)
                 return
             handler = self.routes.get((scope["method"], path))
             if handler is None:
@@ -164,6 +169,8 @@ class Gateway:
             self.shared_metrics.publish(self.metrics, await worker_gauges(self), force=True)
         if self._owns_switch:
             await self.switch.aclose()
+        if self.access is not None:
+            await self.access.aclose()
         self.access_log.close()
 
     # -- completions ------------------------------------------------------------------------
@@ -193,6 +200,8 @@ class Gateway:
                 else:
                     completion = await self._answer(receive, call, trace_id,
                                                     _tags(principal, call))
+                    if self.access is not None and self.access.commit is not None:
+                        await self.access.commit(trace_id)  # gateway.durable_ledger
                     out.served(completion, self.access_log.content)
                     await _send_json(send, 200, dumps(protocol.render(completion, call)),
                                      _answer_headers(completion))
@@ -264,6 +273,8 @@ class Gateway:
         event; a client that leaves stops the provider call."""
         events = self.switch.stream(call.model, call.messages, tags=tags, trace_id=trace_id,
                                     metadata=call.metadata or None, **call.settings)
+        if self.access is not None and self.access.commit is not None:
+            events = committed_events(events, self.access.commit)  # gateway.durable_ledger
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, asyncio.current_task()))
         stream = renderer(call, trace_id)
         started = False
@@ -488,12 +499,17 @@ def create_app(config: Config | Mapping[str, Any] | str | os.PathLike[str] | Non
     model), or around an existing `switch` (which the caller then closes)."""
     environ = os.environ if env is None else env
     owns = switch is None
+    state: GatewayState | None = None
     if switch is None:
         if isinstance(config, (str, os.PathLike)):
             config = load_config(Path(config), env=env)
-        switch = Switch(config, env=env)
+        state = GatewayState.for_config(config, env)  # keys, limits, shared state (Redis)
+        switch = Switch(state.config, env=env, **state.switch_options())
     settings = parse_gateway(switch.config.gateway, switch.config.source)
     admin_key = environ.get(settings.admin_key_env) or None
-    return Gateway(switch, settings, authenticator or OpenAccess(admin_key),
-                   limiter or NoLimits(), owns_switch=owns,
-                   metrics_dir=environ.get(METRICS_DIR_ENV) or None)
+    state = state or GatewayState(switch.config, env)
+    auth, limits = state.attach(switch, admin_key)
+    app = Gateway(switch, settings, authenticator or auth, limiter or limits, owns_switch=owns,
+                  metrics_dir=environ.get(METRICS_DIR_ENV) or None)
+    app.access = state
+    return app

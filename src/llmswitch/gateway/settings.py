@@ -10,6 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmswitch import ConfigError
 
 
+class RateLimit(BaseModel):
+    """`gateway.limits.<model or route>`: requests and tokens per sliding minute, for every
+    caller together (a key's own `rpm`/`tpm` apply on top)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
 class GatewaySettings(BaseModel):
     """Options of `llmswitch serve` / `create_app` (all optional)."""
 
@@ -35,6 +45,14 @@ class GatewaySettings(BaseModel):
     gives no limit."""
     admin_key_env: str = "LLMSWITCH_ADMIN_KEY"
     """The environment variable holding the admin key."""
+    limits: dict[str, RateLimit] = Field(default_factory=dict)
+    """RPM/TPM per model, alias or route name, shared by every caller (docs/gateway.md)."""
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    """How long a key lookup is cached: a revoked key is refused within this time."""
+    budget_attempts: int | None = Field(default=None, ge=1)
+    """Cap on the attempts a budget reserves for (default: every attempt a route can bill)."""
+    durable_ledger: bool = False
+    """Answer only once the request's ledger rows are committed (survives SIGKILL)."""
 
 
 def parse_gateway(data: Mapping[str, Any] | None, source: str = "<config>") -> GatewaySettings:

@@ -42,6 +42,7 @@ KINDS: dict[str, ErrorKind] = {
                                  "invalid_api_key"),
     "model_not_allowed": ErrorKind(403, "permission_error", "permission_error",
                                    "model_not_allowed"),
+    "forbidden": ErrorKind(403, "permission_error", "permission_error", "forbidden"),
     "not_found": ErrorKind(404, "invalid_request_error", "not_found_error", "not_found"),
     "method_not_allowed": ErrorKind(405, "invalid_request_error", "invalid_request_error",
                                     "method_not_allowed"),
