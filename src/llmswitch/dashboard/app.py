@@ -114,7 +114,8 @@ class Dashboard:
             return
         path = scope["path"]
         if path != self.mount and not path.startswith(self.mount + "/"):
-            await _send(send, Response(404, b"not found", "text/plain"))
+            await _send(send, _redirect(self.mount) if path == "/" else Response(
+                404, b"not found", "text/plain"))
             return
         request = Request(scope, path[len(self.mount):].rstrip("/") or "/")
         if request.method == "POST":
