@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "serve": "llmswitch.cli.serve:serve",
     "plan": "llmswitch.cli.plan:plan",
     "keys": "llmswitch.cli.keys:keys",
+    "ui": "llmswitch.cli.ui:ui",
 }
 
 # name -> its one-line help, so `llmswitch --help` lists commands without importing them (a
@@ -42,6 +43,7 @@ SHORT_HELP: dict[str, str] = {
             "ledger's database).",
     "serve": "Serve the OpenAI- and Anthropic-compatible gateway over every model, alias and "
              "route.",
+    "ui": "Serve the dashboard (spend, requests, keys, plan runs) over the ledger, at /ui.",
 }
 
 

@@ -101,6 +101,8 @@ class Gateway:
         self._ticker: asyncio.Task[None] | None = None
         self.access: GatewayState | None = None
         """Keys, limits, budgets, shared state and the /admin API (set by `create_app`)."""
+        self.dashboard: Any = None
+        """The dashboard at /ui (`llmswitch.dashboard`), built on its first request."""
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
@@ -124,6 +126,9 @@ class Gateway:
                 return
             if path.startswith("/admin/") and self.access is not None and self.access.admin:
                 await self.access.admin(scope, receive, send)
+                return
+            if path == "/ui" or path.startswith("/ui/"):
+                await self._dashboard()(scope, receive, send)
                 return
             handler = self.routes.get((scope["method"], path))
             if handler is None:
@@ -314,6 +319,13 @@ class Gateway:
             await events.aclose()  # type: ignore[attr-defined]
 
     # -- other endpoints --------------------------------------------------------------------
+    def _dashboard(self) -> Any:
+        if self.dashboard is None:
+            from llmswitch.dashboard import for_gateway
+
+            self.dashboard = for_gateway(self)
+        return self.dashboard
+
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _send_json(send, 200, b'{"status":"ok"}')
 
