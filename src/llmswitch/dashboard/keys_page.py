@@ -37,7 +37,7 @@ def _revoke(mount: str, key: Mapping[str, Any], csrf: str) -> Markup:
                       "class": "inline"},
              h("input", {"type": "hidden", "name": "csrf", "value": csrf}),
              h("button", {"type": "submit", "class": "danger", "disabled": not active,
-                          "aria-label": f"Revoke {key['name']}"}, "Revoke"))
+                          "title": f"Revoke {key['name']}"}, "Revoke"))
 
 
 def keys_table(mount: str, keys: Sequence[Mapping[str, Any]], csrf: str) -> Markup:
@@ -68,7 +68,7 @@ def create_form(mount: str, csrf: str, values: Mapping[str, str] | None = None) 
     period = v.get("period", "")
     return h("form", {"method": "post", "action": f"{mount}/keys", "class": "create"},
              h("input", {"type": "hidden", "name": "csrf", "value": csrf}),
-             field("name", "Name", required=True, pattern="[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"),
+             field("name", "Name", required=True, maxlength=64),
              field("models", "Models (comma-separated; empty: all)"),
              field("rpm", "Requests per minute", "number", min=1),
              field("tpm", "Tokens per minute", "number", min=1),
