@@ -132,7 +132,7 @@ def percentiles(reader: LedgerReader, model_id: str, column: str, since: float |
                 qs: Sequence[int] = (50, 95)) -> dict[str, float | None]:
     """Exact percentiles (linear interpolation, as `llmswitch report`) of `latency_ms` or
     `ttft_ms` over a model's successful attempts. Each is one indexed `ORDER BY ... OFFSET`
-    (the `attempts_ok_latency`/`attempts_ok_ttft` indexes), not a sort of the ledger."""
+    (the `attempts_ok_latency` and `attempts_ok_ttft` covering indexes), not a sort of the ledger."""
     if column not in ("latency_ms", "ttft_ms"):
         raise ValueError(column)
     provider, _, model = model_id.partition("/")
