@@ -20,6 +20,7 @@ one round trip each.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -240,13 +241,18 @@ class MemoryBudgetStore:
 
     def __init__(self) -> None:
         self._buckets: dict[str, _Bucket] = {}
+        self._seeding: dict[str, asyncio.Future[int]] = {}
 
     async def reserve(self, bucket: str, budget: int, amount: int, seed: Seed,
                       ttl_s: int | None) -> BudgetHold | BudgetRefusal:
-        """Reserve or refuse (the counter starts from the ledger's figure)."""
+        """Reserve or refuse (the counter starts from the ledger's figure, read once)."""
         b = self._buckets.get(bucket)
         if b is None:
-            start = await seed()
+            pending = self._seeding.get(bucket)
+            if pending is None:
+                pending = self._seeding[bucket] = asyncio.ensure_future(seed())
+                pending.add_done_callback(lambda _: self._seeding.pop(bucket, None))
+            start = await asyncio.shield(pending)
             b = self._buckets.setdefault(bucket, _Bucket(start))
         if b.spent + b.reserved + amount > budget:
             return BudgetRefusal(b.spent, b.reserved)
