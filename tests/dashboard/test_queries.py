@@ -20,7 +20,7 @@ from llmswitch.dashboard.queries import (
     request_detail,
     savings,
 )
-from llmswitch.dashboard.rollup import HOUR, Rollup
+from llmswitch.dashboard.rollup import HOUR, REBUILD_S, Rollup
 from llmswitch.observe.db import Database
 from llmswitch.observe.records import COLUMNS
 from llmswitch.observe.report import percentile
@@ -94,7 +94,7 @@ def test_rollup_keeps_settled_hours_and_reads_recent_rows_live(ledger_url: str) 
                                     tuple(late[c] for c in COLUMNS)])
     db.close()
     assert sum(c.get("attempts") for c in rollup.cells()) == before + 1
-    now[0] += 3601  # the rebuild picks up what arrived late for a settled hour
+    now[0] += REBUILD_S + 1  # the rebuild picks up what arrived late for a settled hour
     assert sum(c.get("attempts") for c in rollup.cells()) == before + 2
 
 

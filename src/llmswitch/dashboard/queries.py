@@ -16,7 +16,7 @@ from typing import Any
 
 from llmswitch import Catalog, ModelCard, Usage, cost_usd
 from llmswitch.dashboard.ledger import LedgerReader
-from llmswitch.dashboard.rollup import HOUR, Cell, Rollup
+from llmswitch.dashboard.rollup import HOUR, INDEX, Cell, Rollup
 
 PERIODS: dict[str, float | None] = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400,
                                     "90d": 90 * 86400, "all": None}
@@ -57,30 +57,24 @@ class Series:
     groups: dict[str, list[float]]
 
 
-def spend_series(cells: Sequence[Cell], by: str, key_names: Mapping[str, str] | None = None,
-                 since: float | None = None, now: float | None = None) -> Series:
+def _series(per_bucket: Mapping[tuple[str, int], float], totals: Mapping[str, float],
+            first_hour: int, last_hour: int, since: float | None, now: float | None) -> Series:
     """Cost per time bucket per group (hours up to three days, else days); the top groups by
     cost keep their name, the rest are summed as `other`."""
-    if not cells:
-        return Series([], HOUR, {})
-    first = min(c.hour for c in cells) * HOUR if since is None else since
-    last = max(c.hour for c in cells) * HOUR if now is None else now
+    first = first_hour * HOUR if since is None else since
+    last = last_hour * HOUR if now is None else now
     size = HOUR if last - first <= 3 * 86400 else 86400
     start = math.floor(first / size) * size
     count = int((last - start) // size) + 1
-    totals: dict[str, float] = defaultdict(float)
-    for c in cells:
-        totals[group_of(c, by, key_names)] += c.get("cost_usd")
     ranked = sorted(totals, key=lambda g: (-totals[g], g))
     keep = set(ranked[:TOP_SERIES]) if len(ranked) > TOP_SERIES + 1 else set(ranked)
     groups: dict[str, list[float]] = {g: [0.0] * count for g in ranked if g in keep}
     if len(keep) < len(ranked):
         groups["other"] = [0.0] * count
-    for c in cells:
-        g = group_of(c, by, key_names)
-        i = int((c.hour * HOUR - start) // size)
+    for (g, hour), cost in per_bucket.items():
+        i = int((hour * HOUR - start) // size)
         if 0 <= i < count:
-            groups[g if g in keep else "other"][i] += c.get("cost_usd")
+            groups[g if g in keep else "other"][i] += cost
     return Series([start + i * size for i in range(count)], size, groups)
 
 
@@ -104,35 +98,11 @@ class ModelStats:
         return self.errors / self.attempts if self.attempts else 0.0
 
 
-def model_stats(cells: Iterable[Cell]) -> dict[str, ModelStats]:
-    """Per `provider/model`: attempts, answers, failures, cost and tokens."""
-    out: dict[str, ModelStats] = {}
-    for c in cells:
-        s = out.setdefault(c.model_id, ModelStats(c.model_id))
-        n = int(c.get("attempts"))
-        s.attempts += n
-        s.served += int(c.get("served"))
-        s.errors += 0 if c.status == "ok" else n
-        s.cost_usd += c.get("cost_usd")
-        s.input_tokens += int(c.get("input_tokens"))
-        s.output_tokens += int(c.get("output_tokens"))
-    return out
-
-
-def error_kinds(cells: Iterable[Cell]) -> dict[str, int]:
-    """Failed attempts per llmswitch error type (`cancelled`/`abandoned` by status)."""
-    out: dict[str, int] = defaultdict(int)
-    for c in cells:
-        if c.status != "ok":
-            out[c.error_type or c.status] += int(c.get("attempts"))
-    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
 def percentiles(reader: LedgerReader, model_id: str, column: str, since: float | None,
                 qs: Sequence[int] = (50, 95)) -> dict[str, float | None]:
     """Exact percentiles (linear interpolation, as `llmswitch report`) of `latency_ms` or
     `ttft_ms` over a model's successful attempts. Each is one indexed `ORDER BY ... OFFSET`
-    (the `attempts_ok_latency` and `attempts_ok_ttft` covering indexes), not a sort of the ledger."""
+    (the `attempts_ok_latency` and `attempts_ok_ttft` covering indexes), not a sort."""
     if column not in ("latency_ms", "ttft_ms"):
         raise ValueError(column)
     provider, _, model = model_id.partition("/")
@@ -175,31 +145,58 @@ class Overview:
     cost_usd: float
 
 
+_ATT, _REQ, _SRV, _COST = (INDEX[m] for m in ("attempts", "requests", "served", "cost_usd"))
+_IN, _OUT = INDEX["input_tokens"], INDEX["output_tokens"]
+
+
 def overview(reader: LedgerReader, rollup: Rollup, period: str, by: str, now: float,
              key_names: Mapping[str, str] | None = None) -> Overview:
-    """The overview of a period, spend grouped `by` model, route, provider or key."""
+    """The overview of a period, spend grouped `by` model, route, provider or key (one pass
+    over the hourly sums, then the percentiles per model)."""
     since = since_of(period, now)
     cells = rollup.cells(since)
-    stats = model_stats(cells)
-    for s in stats.values():
-        s.latency = percentiles(reader, s.model, "latency_ms", since)
-        s.ttft = percentiles(reader, s.model, "ttft_ms", since)
-    by_group: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    stats: dict[str, ModelStats] = {}
+    groups: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    per_bucket: dict[tuple[str, int], float] = defaultdict(float)
+    errors: dict[str, int] = defaultdict(int)
+    requests = served = attempts = 0
     for c in cells:
-        g = by_group[group_of(c, by, key_names)]
-        g[0] += c.get("cost_usd")
-        g[1] += c.get("attempts")
-    requests = int(sum(c.get("requests") for c in cells))
-    served = int(sum(c.get("served") for c in cells))
+        s = c.sums
+        n, cost = int(s[_ATT]), s[_COST]
+        m = stats.get(c.model_id)
+        if m is None:
+            m = stats[c.model_id] = ModelStats(c.model_id)
+        m.attempts += n
+        m.served += int(s[_SRV])
+        m.cost_usd += cost
+        m.input_tokens += int(s[_IN])
+        m.output_tokens += int(s[_OUT])
+        if c.status != "ok":
+            m.errors += n
+            errors[c.error_type or c.status] += n
+        g = group_of(c, by, key_names)
+        total = groups[g]
+        total[0] += cost
+        total[1] += n
+        per_bucket[g, c.hour] += cost
+        requests += int(s[_REQ])
+        served += int(s[_SRV])
+        attempts += n
+    for m in stats.values():
+        m.latency = percentiles(reader, m.model, "latency_ms", since)
+        m.ttft = percentiles(reader, m.model, "ttft_ms", since)
+    series = _series(per_bucket, {g: v[0] for g, v in groups.items()},
+                     min((c.hour for c in cells), default=0),
+                     max((c.hour for c in cells), default=0), since, now) if cells else Series(
+        [], HOUR, {})
     return Overview(
-        period=period, by=by, series=spend_series(cells, by, key_names, since, now),
+        period=period, by=by, series=series,
         models=sorted(stats.values(), key=lambda s: (-s.cost_usd, -s.attempts, s.model)),
-        errors=error_kinds(cells),
-        groups=sorted(((g, v[0], int(v[1])) for g, v in by_group.items()),
+        errors=dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+        groups=sorted(((g, v[0], int(v[1])) for g, v in groups.items()),
                       key=lambda t: (-t[1], -t[2], t[0])),
-        requests=requests, attempts=int(sum(c.get("attempts") for c in cells)),
-        failed_requests=max(0, requests - served),
-        cost_usd=sum(c.get("cost_usd") for c in cells))
+        requests=requests, attempts=attempts, failed_requests=max(0, requests - served),
+        cost_usd=sum(v[0] for v in groups.values()))
 
 
 # -- savings ----------------------------------------------------------------------------------
@@ -208,14 +205,17 @@ def card_for(catalog: Catalog, model_id: str) -> ModelCard | None:
     return catalog.get(model_id) or catalog.lookup(model_id.partition("/")[2])
 
 
+_SERVED = tuple(INDEX[m] for m in ("served_input", "served_output", "served_cached",
+                                    "served_cache_write", "served_reasoning"))
+
+
 def served_usage(cells: Iterable[Cell]) -> Usage:
     """Token counts of the answers served (one attempt per answered request)."""
     sums = [0, 0, 0, 0, 0]
     for c in cells:
-        for i, m in enumerate(("served_input", "served_output", "served_cached",
-                               "served_cache_write", "served_reasoning")):
-            sums[i] += int(c.get(m))
-    return Usage(sums[0], sums[1], sums[2], sums[3], sums[4])
+        for i, j in enumerate(_SERVED):
+            sums[i] += int(c.sums[j])
+    return Usage(*sums)
 
 
 @dataclass
@@ -253,11 +253,30 @@ class Savings:
     used: list[str]
 
 
-def default_baseline(catalog: Catalog, cells: Sequence[Cell]) -> str | None:
+@dataclass
+class _Acc:
+    answers: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cost: float = 0.0
+    usage: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+
+    def add(self, c: Cell) -> None:
+        s = c.sums
+        self.cost += s[_COST]
+        if s[_SRV]:
+            self.answers[c.model_id] += int(s[_SRV])
+            for i, j in enumerate(_SERVED):
+                self.usage[i] += int(s[j])
+
+    def line(self, name: str, card: ModelCard | None) -> SavingsLine:
+        answers = dict(sorted(self.answers.items(), key=lambda kv: -kv[1]))
+        baseline = cost_usd(card, Usage(*self.usage)) if card is not None else None
+        return SavingsLine(name, answers, self.cost, baseline)
+
+
+def default_baseline(catalog: Catalog, models: Iterable[str], usage: Usage) -> str | None:
     """The used model that prices every served answer highest (as `plan report` chooses)."""
-    usage = served_usage(cells)
     best: tuple[float, str] | None = None
-    for model_id in sorted({c.model_id for c in cells}):
+    for model_id in sorted(models):
         card = card_for(catalog, model_id)
         if card is None or not card.priced:
             continue
@@ -267,37 +286,29 @@ def default_baseline(catalog: Catalog, cells: Sequence[Cell]) -> str | None:
     return best[1] if best else None
 
 
-def _lines(cells: Sequence[Cell], key: str, card: ModelCard | None) -> list[SavingsLine]:
-    grouped: dict[str, list[Cell]] = defaultdict(list)
-    for c in cells:
-        name = c.route if key == "route" else c.run_id
-        if name is not None:
-            grouped[name].append(c)
-    out = []
-    for name, group in grouped.items():
-        answers: dict[str, int] = defaultdict(int)
-        for c in group:
-            if c.get("served"):
-                answers[c.model_id] += int(c.get("served"))
-        baseline = cost_usd(card, served_usage(group)) if card is not None else None
-        out.append(SavingsLine(name, dict(sorted(answers.items(), key=lambda kv: -kv[1])),
-                               sum(c.get("cost_usd") for c in group), baseline))
-    return sorted(out, key=lambda line: (-line.actual_usd, line.name))
-
-
 def savings(rollup: Rollup, catalog: Catalog, period: str, baseline: str | None,
             now: float) -> Savings:
     """Share of answers per model and money saved against `baseline` (default: the dearest
     model used), re-priced from the served answers' recorded token counts."""
-    cells = rollup.cells(since_of(period, now))
-    used = sorted({c.model_id for c in cells})
-    name = baseline or default_baseline(catalog, cells)
+    routes: dict[str, _Acc] = defaultdict(_Acc)
+    runs: dict[str, _Acc] = defaultdict(_Acc)
+    everything = _Acc()
+    for c in rollup.cells(since_of(period, now)):
+        routes[c.route].add(c)
+        everything.add(c)
+        if c.run_id is not None:
+            runs[c.run_id].add(c)
+    used = sorted(everything.answers)
+    name = baseline or default_baseline(catalog, used, Usage(*everything.usage))
     card = card_for(catalog, name) if name else None
-    priced = card is not None and card.priced
-    choices = sorted(c.id for c in catalog if c.priced)
-    return Savings(period, card.id if card is not None else name, priced,
-                   _lines(cells, "route", card if priced else None),
-                   _lines(cells, "run", card if priced else None), choices, used)
+    priced = card if card is not None and card.priced else None
+
+    def lines(accs: Mapping[str, _Acc]) -> list[SavingsLine]:
+        out = [acc.line(n, priced) for n, acc in accs.items()]
+        return sorted(out, key=lambda line: (-line.actual_usd, line.name))
+
+    return Savings(period, card.id if card is not None else name, priced is not None,
+                   lines(routes), lines(runs), sorted(c.id for c in catalog if c.priced), used)
 
 
 # -- requests ---------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ page reads only the rows of the last hour or two instead of the whole ledger.
 
 An hour is settled one hour after it ends (`SETTLE_S`): a row is written when its call ends
 and stamped with the call's start, so rows can arrive late (a long stream). Settled hours are
-summed once, and everything is summed again from scratch every `REBUILD_S`, which also picks
+summed once, and everything is summed again from scratch every `REBUILD_S` (6 h), which picks
 up rows deleted or arriving later than that.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -36,8 +37,10 @@ _SUMS = (
     "SUM(CASE WHEN served = 1 THEN cache_write_tokens ELSE 0 END)",
     "SUM(CASE WHEN served = 1 THEN reasoning_tokens ELSE 0 END)",
 )
+INDEX = {m: i for i, m in enumerate(MEASURES)}
+"""Position of each measure in `Cell.sums` (hot loops index the tuple directly)."""
 SETTLE_S = 3600
-REBUILD_S = 3600
+REBUILD_S = 6 * 3600
 HOUR = 3600
 
 
@@ -54,15 +57,12 @@ class Cell:
     status: str
     error_type: str | None
     sums: tuple[float, ...]
+    model_id: str
+    """`provider/model` as the ledger names it (`?` for a missing part)."""
 
     def get(self, measure: str) -> float:
         """One measure by name (see `MEASURES`)."""
-        return self.sums[MEASURES.index(measure)]
-
-    @property
-    def model_id(self) -> str:
-        """`provider/model` as the ledger names it (`?` for a missing part)."""
-        return f"{self.provider or '?'}/{self.model or '?'}"
+        return self.sums[INDEX[measure]]
 
 
 Key = tuple[object, ...]
@@ -82,6 +82,8 @@ class Rollup:
         self.reader = reader
         self.clock = clock
         self._settled: dict[Key, list[float]] = {}
+        self._cells: list[Cell] = []  # the settled sums as cells, by hour
+        self._hours: list[int] = []
         self._until = 0.0  # settled sums cover ts < _until (an hour boundary)
         self._built = -math.inf
         self._lock = threading.Lock()
@@ -107,10 +109,15 @@ class Rollup:
             if boundary > self._until:
                 self._sum(self._until, boundary, self._settled)
                 self._until = boundary
+                self._cells = sorted((_cell(k, v) for k, v in self._settled.items()),
+                                     key=lambda c: c.hour)
+                self._hours = [c.hour for c in self._cells]
             live: dict[Key, list[float]] = {}
             self._sum(self._until, 1e18, live)
-            first = -math.inf if since is None else math.floor(since / HOUR)
-            out = [_cell(key, v) for key, v in self._settled.items() if _hour(key) >= first]
+            start = 0 if since is None else bisect.bisect_left(self._hours,
+                                                               math.floor(since / HOUR))
+            out = self._cells[start:]
+        first = -math.inf if since is None else math.floor(since / HOUR)
         out.extend(_cell(key, v) for key, v in live.items() if _hour(key) >= first)
         return out
 
@@ -124,12 +131,14 @@ def _text(value: object) -> str | None:
 
 
 def _cell(key: Key, values: list[float]) -> Cell:
-    return Cell(hour=_hour(key), provider=_text(key[1]), model=_text(key[2]),
-                route=str(key[3]), key_id=_text(key[4]), run_id=_text(key[5]),
-                status=str(key[6]), error_type=_text(key[7]), sums=tuple(values))
+    provider, model = _text(key[1]), _text(key[2])
+    return Cell(hour=_hour(key), provider=provider, model=model, route=str(key[3]),
+                key_id=_text(key[4]), run_id=_text(key[5]), status=str(key[6]),
+                error_type=_text(key[7]), sums=tuple(values),
+                model_id=f"{provider or '?'}/{model or '?'}")
 
 
 def total(cells: Iterable[Cell], measure: str) -> float:
     """The sum of one measure over cells."""
-    i = MEASURES.index(measure)
+    i = INDEX[measure]
     return sum(c.sums[i] for c in cells)
