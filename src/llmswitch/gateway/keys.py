@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -33,6 +34,7 @@ from llmswitch import LLMSwitchError
 from llmswitch.gateway.policy import ANONYMOUS, Principal, bearer
 from llmswitch.gateway.protocols.errors import GatewayError
 
+log = logging.getLogger("llmswitch.gateway.keys")
 SECRET_PREFIX = "sk-llms-"
 PERIODS = ("day", "month", "total")
 RESERVED_TAGS = frozenset({"key_id", "run_id", "stream_id", "user", "api", "route"})
@@ -497,7 +499,7 @@ class KeyAuthenticator:
         if self._keys_exist is None or now - self._keys_checked >= self.ttl:
             try:
                 self._keys_exist = await asyncio.to_thread(self.store.has_keys)
-            except database_errors() as exc:
+            except Exception as exc:  # the database (or the path to it) is unusable
                 raise _unavailable(exc) from None
             self._keys_checked = now
         return not self._keys_exist
@@ -540,7 +542,7 @@ class KeyAuthenticator:
             pending.add_done_callback(lambda _: self._pending.pop(digest, None))
         try:
             record = await asyncio.shield(pending)
-        except database_errors() as exc:
+        except Exception as exc:  # the database (or the path to it) is unusable
             raise _unavailable(exc) from None
         principal = record.principal() if record is not None else None
         if self.ttl > 0:
@@ -555,6 +557,7 @@ class KeyAuthenticator:
 
 
 def _unavailable(exc: BaseException) -> GatewayError:
+    log.error("llmswitch gateway: cannot read the keys: %s: %s", type(exc).__name__, exc)
     return GatewayError("unavailable", "the key store (the ledger's database) is unreachable; "
                         f"retry shortly ({type(exc).__name__})")
 
