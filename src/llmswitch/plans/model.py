@@ -31,7 +31,8 @@ DEFAULT_KEYS = ("model", "system", "max_tokens", "temperature", "seed", "fallbac
                 "budget_usd", "deadline", "optimize_for", "candidates", "router", "max_steps")
 STREAM_KEYS = (*DEFAULT_KEYS, "prompt", "depends_on", "output", "needs", "task", "tools",
                "checkpoint", "checks", "description")
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_ID = re.compile(r"[^\W\d][\w-]*")
+"""Names of streams and inputs: a letter or `_` (any script), then letters, digits, `_`, `-`."""
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
 DEFAULT_MAX_STEPS = 8
 
@@ -261,7 +262,8 @@ def _inputs(raw: Any, source: str) -> dict[str, InputSpec]:
         name = str(key)
         spec = {} if value is None else value
         if not _ID.fullmatch(name):
-            raise PlanError(f"{source}: inputs.{name}: names are letters, digits, '_' and '-'")
+            raise PlanError(f"{source}: inputs.{name}: names are letters, digits, '_' and '-', "
+                            "starting with a letter or '_'")
         if not isinstance(spec, Mapping):
             raise PlanError(f"{source}: inputs.{name}: must be a mapping with 'description' "
                             "and optional 'default'")
@@ -276,7 +278,7 @@ def _stream(sid: str, raw: Any, defaults: Mapping[str, Any], source: str) -> Str
     where = f"{source}: streams.{sid}"
     if not _ID.fullmatch(sid):
         raise PlanError(f"{where}: stream ids are letters, digits, '_' and '-', starting with "
-                        "a letter")
+                        "a letter or '_'")
     if not isinstance(raw, Mapping):
         raise PlanError(f"{where}: must be a mapping with at least 'prompt'")
     _keys(raw, STREAM_KEYS, source, f"streams.{sid}.")

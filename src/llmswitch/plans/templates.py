@@ -22,10 +22,10 @@ from typing import Any, Literal
 from llmswitch.plans.errors import PlanError
 
 _TAG = re.compile(r"\\\{\{|\{\{(.*?)\}\}", re.DOTALL)
-_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+_NAME = r"[^\W\d][\w-]*"  # letters of any script, digits, `_`, `-`
 _INPUT = re.compile(rf"inputs\.({_NAME})")
 _OUTPUT = re.compile(rf"streams\.({_NAME})\.output")
-_JSON = re.compile(rf"streams\.({_NAME})\.json((?:\.[A-Za-z0-9_-]+)*)")
+_JSON = re.compile(rf"streams\.({_NAME})\.json((?:\.[\w-]+)*)")
 ALLOWED = "{{ inputs.NAME }}, {{ streams.ID.output }} or {{ streams.ID.json.FIELD }}"
 
 
