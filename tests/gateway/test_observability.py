@@ -190,3 +190,22 @@ def test_access_log_line_is_compact_json() -> None:
     assert line.endswith(b"\n") and json.loads(line)["duration_ms"] == 250.0
     assert "prompt" not in json.loads(line)
     assert AccessLog(False).enabled is False
+
+
+async def test_readyz_checks_the_shared_state(tmp_path: Path, redis_url: str) -> None:
+    from tests.gateway.state_servers import free_port
+
+    base = {"observe": {"ledger": str(tmp_path / "l.sqlite")}}
+    up = create_app({**base, "gateway": {"state": redis_url}})
+    async with client(up) as http:
+        ready = await http.get("/readyz")
+    await up.aclose()
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"ledger": "ok", "state": "ok"}
+    down = create_app({**base, "gateway": {"state": f"redis://127.0.0.1:{free_port()}/0"}})
+    async with client(down) as http:
+        failed = await http.get("/readyz")
+    await down.aclose()
+    assert failed.status_code == 503
+    assert failed.json()["checks"]["ledger"] == "ok"
+    assert failed.json()["checks"]["state"] not in ("ok", "")

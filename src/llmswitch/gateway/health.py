@@ -1,8 +1,9 @@
 """`/healthz`, `/readyz` and the per-worker gauges of `/metrics`.
 
 `/healthz` says the process answers. `/readyz` says it can do its job: the ledger's database
-answers (`Ledger.ping`), the shared state answers (the authenticator's and limiter's
-`ready()`, when they have one: Redis, the keys table), and the gateway is not draining. Each
+answers (`Ledger.ping`), the shared state answers (Redis `PING` when `gateway.state` is set;
+an authenticator's or limiter's own `ready()`, when it has one), and the gateway is not
+draining. Each
 check is bounded by `READY_TIMEOUT` seconds; the answer is 200 or 503 with what failed.
 """
 
@@ -31,6 +32,9 @@ async def readiness(gateway: Gateway, timeout: float = READY_TIMEOUT
         if callable(ping):
             name = type(observer).__name__.lower()
             checks[name] = await _check(asyncio.to_thread(ping), timeout)
+    redis = getattr(gateway.access, "redis", None)  # gateway.state: redis://...
+    if redis is not None:
+        checks["state"] = await _check(redis.ping(), timeout)
     for name, part in (("keys", gateway.auth), ("limits", gateway.limits)):
         ready = getattr(part, "ready", None)
         if callable(ready):
