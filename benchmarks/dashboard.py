@@ -90,6 +90,12 @@ def main() -> None:
     seeded = seed_ledger(url, args.requests, days=args.days, runs=20)
     print(f"seeded {len(seeded.rows)} attempt rows ({args.requests} requests) in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
+    if args.postgres:  # what autovacuum does after a bulk insert: statistics, visibility map
+        import psycopg
+
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE attempts")
+            conn.execute("VACUUM ANALYZE traces")
     load = os.getloadavg()[0]
     results = asyncio.run(measure(url, pages(seeded), args.repeat))
     report = {"database": "postgres" if args.postgres else "sqlite",

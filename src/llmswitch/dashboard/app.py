@@ -131,11 +131,18 @@ class Dashboard:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                warm = asyncio.ensure_future(asyncio.to_thread(self.warm))
+                warm.add_done_callback(lambda f: f.cancelled() or f.exception())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def warm(self) -> None:
+        """Sum the settled hours now (`llmswitch ui` does it at start-up, in a thread), so the
+        first page does not wait for it."""
+        self.rollup.cells()
 
     def close(self) -> None:
         """Release the ledger and key store connections."""

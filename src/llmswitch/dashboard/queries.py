@@ -89,6 +89,8 @@ class ModelStats:
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    timed: list[int] = field(default_factory=lambda: [0, 0])
+    """Successful attempts with a latency, and with a time to first token."""
     latency: dict[str, float | None] = field(default_factory=dict)
     ttft: dict[str, float | None] = field(default_factory=dict)
 
@@ -99,7 +101,8 @@ class ModelStats:
 
 
 def percentiles(reader: LedgerReader, model_id: str, column: str, since: float | None,
-                qs: Sequence[int] = (50, 95)) -> dict[str, float | None]:
+                qs: Sequence[int] = (50, 95), count: int | None = None
+                ) -> dict[str, float | None]:
     """Exact percentiles (linear interpolation, as `llmswitch report`) of `latency_ms` or
     `ttft_ms` over a model's successful attempts. Each is one indexed `ORDER BY ... OFFSET`
     (the `attempts_ok_latency` and `attempts_ok_ttft` covering indexes), not a sort."""
@@ -109,8 +112,10 @@ def percentiles(reader: LedgerReader, model_id: str, column: str, since: float |
     where = (f"provider = ? AND model = ? AND status = 'ok' AND {column} IS NOT NULL"
              + (" AND ts >= ?" if since is not None else ""))
     params: list[Any] = [provider, model] + ([since] if since is not None else [])
-    rows = reader.query(f"SELECT COUNT(*) AS n FROM attempts WHERE {where}", params)
-    n = int(rows[0]["n"]) if rows else 0
+    if count is None:  # the rollup knows it for hour-aligned periods
+        rows = reader.query(f"SELECT COUNT(*) AS n FROM attempts WHERE {where}", params)
+        count = int(rows[0]["n"]) if rows else 0
+    n = count
     out: dict[str, float | None] = {}
     for q in qs:
         if n == 0:
@@ -147,6 +152,7 @@ class Overview:
 
 _ATT, _REQ, _SRV, _COST = (INDEX[m] for m in ("attempts", "requests", "served", "cost_usd"))
 _IN, _OUT = INDEX["input_tokens"], INDEX["output_tokens"]
+_OK_LAT, _OK_TTFT = INDEX["ok_latency"], INDEX["ok_ttft"]
 
 
 def overview(reader: LedgerReader, rollup: Rollup, period: str, by: str, now: float,
@@ -171,6 +177,8 @@ def overview(reader: LedgerReader, rollup: Rollup, period: str, by: str, now: fl
         m.cost_usd += cost
         m.input_tokens += int(s[_IN])
         m.output_tokens += int(s[_OUT])
+        m.timed[0] += int(s[_OK_LAT])
+        m.timed[1] += int(s[_OK_TTFT])
         if c.status != "ok":
             m.errors += n
             errors[c.error_type or c.status] += n
@@ -183,8 +191,8 @@ def overview(reader: LedgerReader, rollup: Rollup, period: str, by: str, now: fl
         served += int(s[_SRV])
         attempts += n
     for m in stats.values():
-        m.latency = percentiles(reader, m.model, "latency_ms", since)
-        m.ttft = percentiles(reader, m.model, "ttft_ms", since)
+        m.latency = percentiles(reader, m.model, "latency_ms", since, count=m.timed[0])
+        m.ttft = percentiles(reader, m.model, "ttft_ms", since, count=m.timed[1])
     series = _series(per_bucket, {g: v[0] for g, v in groups.items()},
                      min((c.hour for c in cells), default=0),
                      max((c.hour for c in cells), default=0), since, now) if cells else Series(
@@ -273,10 +281,11 @@ class _Acc:
         return SavingsLine(name, answers, self.cost, baseline)
 
 
-def default_baseline(catalog: Catalog, models: Iterable[str], usage: Usage) -> str | None:
-    """The used model that prices every served answer highest (as `plan report` chooses)."""
+def default_baseline(catalog: Catalog, answers: Mapping[str, int], usage: Usage) -> str | None:
+    """The used model that prices every served answer highest (as `plan report` chooses; a
+    tie goes to the model that answered most)."""
     best: tuple[float, str] | None = None
-    for model_id in sorted(models):
+    for model_id in sorted(answers, key=lambda m: (-answers[m], m)):
         card = card_for(catalog, model_id)
         if card is None or not card.priced:
             continue
@@ -299,7 +308,7 @@ def savings(rollup: Rollup, catalog: Catalog, period: str, baseline: str | None,
         if c.run_id is not None:
             runs[c.run_id].add(c)
     used = sorted(everything.answers)
-    name = baseline or default_baseline(catalog, used, Usage(*everything.usage))
+    name = baseline or default_baseline(catalog, everything.answers, Usage(*everything.usage))
     card = card_for(catalog, name) if name else None
     priced = card if card is not None and card.priced else None
 

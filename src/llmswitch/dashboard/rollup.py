@@ -24,7 +24,7 @@ DIMS = ("hour", "provider", "model", "route", "key_id", "run_id", "status", "err
 MEASURES = ("attempts", "requests", "served", "cost_usd", "unpriced", "input_tokens",
             "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
             "served_input", "served_output", "served_cached", "served_cache_write",
-            "served_reasoning")
+            "served_reasoning", "ok_latency", "ok_ttft")
 _SUMS = (
     "COUNT(*)", "SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END)", "SUM(served)",
     "SUM(COALESCE(cost_usd, 0))",
@@ -36,6 +36,8 @@ _SUMS = (
     "SUM(CASE WHEN served = 1 THEN cached_input_tokens ELSE 0 END)",
     "SUM(CASE WHEN served = 1 THEN cache_write_tokens ELSE 0 END)",
     "SUM(CASE WHEN served = 1 THEN reasoning_tokens ELSE 0 END)",
+    "SUM(CASE WHEN status = 'ok' AND latency_ms IS NOT NULL THEN 1 ELSE 0 END)",
+    "SUM(CASE WHEN status = 'ok' AND ttft_ms IS NOT NULL THEN 1 ELSE 0 END)",
 )
 INDEX = {m: i for i, m in enumerate(MEASURES)}
 """Position of each measure in `Cell.sums` (hot loops index the tuple directly)."""
