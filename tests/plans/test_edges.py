@@ -4,6 +4,10 @@ the report's exact saving share."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ from llmswitch import Switch
 from llmswitch.plans import Plan, PlanError, run_plan
 from llmswitch.plans.templates import Output, parse, render
 from llmswitch.testing import FakeModel
+from tests.plans.support import upstream, write_config
 
 NO_LEDGER = {"observe": {"ledger": False}}
 
@@ -46,3 +51,33 @@ async def test_unicode_stream_ids_run_and_write_their_outputs(tmp_path: Path) ->
     assert run.status == "done"
     assert [r.messages[-1].text for r in model.calls] == ["x café", "y première"]
     assert (tmp_path / "run" / "outputs" / "数据.txt").read_text(encoding="utf-8") == "zweite"
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmswitch.cli.main", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "COLUMNS": "200",
+                               "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_resume_and_report_from_another_folder_use_the_runs_config(tmp_path: Path) -> None:
+    """A run started with a relative `--config` records where that config is, so `plan
+    resume` and `plan report` from any folder use it (its route `r` is known only there)."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    with upstream() as server:
+        config = write_config(here, server.url)
+        with config.open("a", encoding="utf-8") as handle:
+            handle.write("routes:\n  r: {strategy: fallback, targets: [openai/gpt-4o-mini]}\n")
+        (here / "plan.yaml").write_text("streams:\n  a: {model: r, prompt: hello}\n",
+                                        encoding="utf-8")
+        ran = _cli(here, "plan", "run", "plan.yaml", "--config", config.name, "--out", "run",
+                   "--json")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert Path(json.loads(ran.stdout)["config"]) == config.resolve()
+        resumed = _cli(elsewhere, "plan", "resume", str(here / "run"), "--json")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        reported = _cli(elsewhere, "plan", "report", str(here / "run"), "--json")
+        assert reported.returncode == 0, reported.stdout + reported.stderr
+        assert server.count("hello") == 1

@@ -384,6 +384,14 @@ def _route_choice(trace: Span | None) -> str | None:
     return None
 
 
+def config_file(switch: Switch) -> str:
+    """The switch's config file as an absolute path (so `plan resume` and `plan report` find
+    it from any folder), or its label when it did not come from a file."""
+    source = switch.config.source
+    path = Path(source)
+    return str(path.resolve()) if path.is_file() else source
+
+
 def new_manifest(switch: Switch, prepared: Prepared, run_id: str, concurrency: int
                  ) -> dict[str, Any]:
     """The manifest of a run that has not started."""
@@ -403,7 +411,7 @@ def new_manifest(switch: Switch, prepared: Prepared, run_id: str, concurrency: i
         "version": 1, "run_id": run_id, "run_dir": None, "status": "pending",
         "plan": {"name": plan.name, "source": plan.source,
                  "base": str(plan.base) if plan.base else None},
-        "config": switch.config.source, "inputs": dict(prepared.inputs),
+        "config": config_file(switch), "inputs": dict(prepared.inputs),
         "concurrency": concurrency,
         "started_at": None, "finished_at": None, "elapsed_ms": None,
         "total_cost_usd": 0.0, "total_input_tokens": 0, "total_output_tokens": 0,
