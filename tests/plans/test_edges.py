@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from llmswitch import Switch
-from llmswitch.plans import Plan, PlanError, run_plan
+from llmswitch import Completion, Switch, Usage
+from llmswitch.plans import Plan, PlanError, prepare, run_plan
+from llmswitch.plans.report import build_report, dry_run
 from llmswitch.plans.templates import Output, parse, render
 from llmswitch.testing import FakeModel
 from tests.plans.support import upstream, write_config
@@ -81,3 +82,22 @@ def test_resume_and_report_from_another_folder_use_the_runs_config(tmp_path: Pat
         reported = _cli(elsewhere, "plan", "report", str(here / "run"), "--json")
         assert reported.returncode == 0, reported.stdout + reported.stderr
         assert server.count("hello") == 1
+
+
+async def test_saving_share_is_exactly_one_minus_actual_over_baseline(tmp_path: Path) -> None:
+    """`saving_share` = 1 - actual / baseline, from the very figures the report prints (it was
+    rounded to 4 digits: 0.8379 for 0.83786...)."""
+    answer = Completion("an answer", "stop", Usage(1000, 500), 0.0001234567, "openai",
+                        "gpt-4o-mini")
+    fakes = {"openai/gpt-4o-mini": FakeModel("gpt-4o-mini", [answer], provider="openai")}
+    plan = make_plan({"a": {"model": "openai/gpt-4o-mini", "prompt": "x"},
+                      "b": {"model": "openai/gpt-4o-mini", "prompt": "y"}})
+    async with Switch(NO_LEDGER, models=fakes) as sw:
+        await run_plan(sw, plan, run_dir=tmp_path / "run")
+        report = build_report(sw, tmp_path / "run", "openai/gpt-4o").to_dict()
+        estimate = dry_run(sw, prepare(sw, plan), "openai/gpt-4o")
+    for figures in (report, *report["streams"].values()):
+        exact = 1 - figures["actual_cost_usd"] / figures["baseline_cost_usd"]
+        assert figures["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)
+    exact = 1 - estimate["total_cost_usd"] / estimate["baseline_cost_usd"]
+    assert estimate["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)

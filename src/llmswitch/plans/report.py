@@ -50,12 +50,12 @@ class StreamCost:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape of `plan report --json` (`streams.<id>`)."""
+        actual, baseline = round(self.actual_cost_usd, 10), _round(self.baseline_cost_usd)
         return {"status": self.status, "model": self.model, "provider": self.provider,
                 "moved_from": self.moved_from, "moved": self.moved_from is not None,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "actual_cost_usd": round(self.actual_cost_usd, 10),
-                "baseline_cost_usd": _round(self.baseline_cost_usd),
-                "saving_share": _round(self.saving_share, 4),
+                "actual_cost_usd": actual, "baseline_cost_usd": baseline,
+                "saving_share": share(actual, baseline),
                 "checks_passed": self.checks_passed, "checks_total": self.checks_total}
 
 
@@ -99,13 +99,14 @@ class CostReport:
         """The `plan report --json` object."""
         passed = sum(s.checks_passed for s in self.streams)
         total = sum(s.checks_total for s in self.streams)
+        actual, baseline = round(self.actual_cost_usd, 10), _round(self.baseline_cost_usd)
         return {
             "run_id": self.run_id, "run_dir": self.run_dir, "status": self.status,
-            "actual_cost_usd": round(self.actual_cost_usd, 10),
+            "actual_cost_usd": actual,
             "baseline_model": self.baseline_model,
-            "baseline_cost_usd": _round(self.baseline_cost_usd),
+            "baseline_cost_usd": baseline,
             "baseline_estimated": self.baseline_estimated,
-            "saving_share": _round(self.saving_share, 4),
+            "saving_share": share(actual, baseline),
             "moved": self.moved,
             "check_pass_rate": passed / total if total else None,
             "baseline_run": self.executed,
@@ -115,7 +116,8 @@ class CostReport:
 
 
 def share(actual: float, baseline: float | None) -> float | None:
-    """`1 - actual / baseline`, or `None` when there is nothing to compare with."""
+    """`1 - actual / baseline`, or `None` when there is nothing to compare with. Not rounded:
+    the JSON outputs compute it from the (rounded) figures they print beside it."""
     if baseline is None or baseline <= 0:
         return None
     return 1 - actual / baseline
@@ -204,7 +206,8 @@ def dry_run(switch: Switch, prepared: Prepared, baseline: str | None = None
         cost = total(est)
         if cost is not None and (best is None or cost > best[0]):
             best = (cost, name, est)
-    actual = total(prepared.estimates)
+    actual = _round(total(prepared.estimates))
+    baseline_cost = _round(best[0] if best else None)
     streams = {}
     for sid, estimate in prepared.estimates.items():
         row = estimate.to_dict()
@@ -212,9 +215,9 @@ def dry_run(switch: Switch, prepared: Prepared, baseline: str | None = None
         row["auto_reason"] = prepared.auto[sid].reason if sid in prepared.auto else None
         streams[sid] = row
     return {"dry_run": True, "plan": plan.name, "inputs": dict(prepared.inputs),
-            "total_cost_usd": _round(actual), "baseline_model": best[1] if best else None,
-            "baseline_cost_usd": _round(best[0] if best else None),
-            "saving_share": _round(share(actual or 0.0, best[0] if best else None), 4),
+            "total_cost_usd": actual, "baseline_model": best[1] if best else None,
+            "baseline_cost_usd": baseline_cost,
+            "saving_share": share(actual or 0.0, baseline_cost),
             "streams": streams}
 
 
