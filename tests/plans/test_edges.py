@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from llmswitch import Completion, Switch, Usage
-from llmswitch.plans import Plan, PlanError, prepare, run_plan
+from llmswitch.plans import Plan, PlanError, prepare, resume_plan, run_plan
 from llmswitch.plans.report import build_report, dry_run
 from llmswitch.plans.templates import Output, parse, render
 from llmswitch.testing import FakeModel
@@ -101,3 +101,18 @@ async def test_saving_share_is_exactly_one_minus_actual_over_baseline(tmp_path: 
         assert figures["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)
     exact = 1 - estimate["total_cost_usd"] / estimate["baseline_cost_usd"]
     assert estimate["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+async def test_bad_concurrency_is_a_plan_error_before_anything_runs(tmp_path: Path,
+                                                                    bad: Any) -> None:
+    """The CLI refuses `--concurrency 0`; the Python API ran 0 as 8 and -1 as 1."""
+    model = FakeModel("m", ["ok"])
+    plan = make_plan({"a": {"model": "m", "prompt": "x"}})
+    async with Switch(NO_LEDGER, models={"m": model}) as sw:
+        with pytest.raises(PlanError, match="concurrency"):
+            await run_plan(sw, plan, run_dir=tmp_path / "run", concurrency=bad)
+        assert not (tmp_path / "run").exists() and model.call_count == 0
+        await run_plan(sw, plan, run_dir=tmp_path / "done")
+        with pytest.raises(PlanError, match="concurrency"):
+            await resume_plan(sw, tmp_path / "done", concurrency=bad)

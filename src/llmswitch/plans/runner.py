@@ -419,12 +419,20 @@ def new_manifest(switch: Switch, prepared: Prepared, run_id: str, concurrency: i
     }
 
 
+def _check_concurrency(value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise PlanError(f"concurrency must be a whole number of streams >= 1, not {value!r}",
+                        hint="leave it out for the plan's own (default 8)")
+
+
 def start_run(switch: Switch, plan: Plan, inputs: Mapping[str, str] | None = None, *,
               run_dir: str | Path | None = None, concurrency: int | None = None,
               tools: Toolbox | None = None, approve: bool = False,
               approval_timeout: float = APPROVAL_TIMEOUT, run_id: str | None = None,
               prepared: Prepared | None = None) -> Runner:
     """Check the plan, create its run folder and return the runner (nothing spent yet)."""
+    _check_concurrency(concurrency)
     prepared = prepared or prepare(switch, plan, inputs, tools=tools)
     run_id = run_id or new_run_id(plan.name)
     limit = concurrency or plan.concurrency or DEFAULT_CONCURRENCY
@@ -438,6 +446,7 @@ def open_run(switch: Switch, run_dir: str | Path, *, concurrency: int | None = N
              tools: Toolbox | None = None, approve: bool = False,
              approval_timeout: float = APPROVAL_TIMEOUT) -> Runner:
     """A runner that finishes a stopped or crashed run (finished streams are kept)."""
+    _check_concurrency(concurrency)
     folder = RunFolder.open(Path(run_dir))
     holder = folder.holder()
     if holder is not None:
