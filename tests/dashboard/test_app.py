@@ -167,3 +167,26 @@ async def test_without_an_admin_key_no_one_signs_in(ledger: tuple[str, Seeded]) 
         assert "no admin key is set" in page.text
         response = await http.post("/ui/login", data={"key": ""})
         assert "set-cookie" not in response.headers
+
+
+async def test_the_gateway_serves_it_at_ui_and_a_revocation_bites_at_once(
+        ledger: tuple[str, Seeded]) -> None:
+    from llmswitch.gateway.app import create_app
+
+    url, _ = ledger
+    app = create_app({"observe": {"ledger": url}}, env={"LLMSWITCH_ADMIN_KEY": ADMIN})
+    secret, record = KeyStore(url).create(KeySpec(name="svc"))
+    async with client(app) as http:
+        auth = {"authorization": f"Bearer {secret}"}
+        assert (await http.get("/v1/models", headers=auth)).status_code == 200
+        assert (await http.get("/ui")).status_code == 303
+        assert (await http.get("/ui/api/overview")).status_code == 401
+        await sign_in(http)
+        page = await http.get("/ui/keys")
+        assert page.status_code == 200 and "svc" in page.text and secret not in page.text
+        revoked = await http.post(f"/ui/keys/{record.id}/revoke", data={"csrf": csrf_of(
+            page.text)})
+        assert revoked.status_code == 303
+        # the gateway's cached lookup was dropped: refused on the very next request
+        assert (await http.get("/v1/models", headers=auth)).status_code == 401
+    await app.aclose()
