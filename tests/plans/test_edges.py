@@ -116,3 +116,25 @@ async def test_bad_concurrency_is_a_plan_error_before_anything_runs(tmp_path: Pa
         await run_plan(sw, plan, run_dir=tmp_path / "done")
         with pytest.raises(PlanError, match="concurrency"):
             await resume_plan(sw, tmp_path / "done", concurrency=bad)
+
+
+def test_a_prompt_no_model_of_the_stream_can_hold_can_never_run(tmp_path: Path) -> None:
+    """A prompt made of inputs alone that exceeds the context window of the stream's model and
+    of every fallback is refused when the plan is checked (exit 2, nothing spent), as the
+    call itself would refuse it; one model (or route target) that can hold it is enough."""
+    big = {"big": {"default": "lorem ipsum " * 3000}}
+    sw = Switch(NO_LEDGER | {"routes": {"small": {"strategy": "fallback",
+                                                  "targets": ["local/smollm2-135m"]},
+                                        "wide": {"strategy": "fallback", "targets": [
+                                            "local/smollm2-135m", "openai/gpt-4o-mini"]}}})
+    stream = {"model": "local/smollm2-135m", "prompt": "{{ inputs.big }}"}
+    for fallback in ([], ["small"]):
+        plan = make_plan({"a": {**stream, "fallback": fallback}}, inputs=big)
+        with pytest.raises(PlanError, match=r"streams\.a.*can never run.*context window"):
+            prepare(sw, plan)
+    for fallback in (["openai/gpt-4o-mini"], ["wide"]):
+        prepare(sw, make_plan({"a": {**stream, "fallback": fallback}}, inputs=big))
+    prepare(sw, make_plan({"a": stream}, inputs={"big": {"default": "short"}}))
+    # An earlier stream's output is not known yet: the call itself checks it then.
+    prepare(sw, make_plan({"a": {"model": "openai/gpt-4o-mini", "prompt": "{{ inputs.big }}"},
+                           "b": {**stream, "prompt": "{{ streams.a.output }}"}}, inputs=big))

@@ -7,13 +7,24 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from llmswitch import ConfigError, LLMSwitchError, ModelNotFoundError, Switch, Usage, cost_usd
+from llmswitch import (
+    ConfigError,
+    ContextTooLongError,
+    LLMSwitchError,
+    ModelNotFoundError,
+    Switch,
+    Usage,
+    cost_usd,
+)
+from llmswitch.capabilities import check_context
 from llmswitch.plans.auto import AutoChoice, choose
-from llmswitch.plans.cards import missing, with_needs
+from llmswitch.plans.cards import cards_behind, missing, with_needs
 from llmswitch.plans.errors import PlanError
 from llmswitch.plans.estimate import Estimate, estimate_stream, price_card
 from llmswitch.plans.model import Plan, StreamSpec
+from llmswitch.plans.templates import render
 from llmswitch.plans.tools import Toolbox
 
 
@@ -53,6 +64,7 @@ def prepare(switch: Switch, plan: Plan, inputs: Mapping[str, str] | None = None,
         for i, target in enumerate(spec.fallback):
             check_model(switch, target, f"{where}.fallback[{i}]")
         _check_needs(switch, spec, models[sid], where)
+        _check_fits(switch, spec, models[sid], values, where)
         _check_tools(spec, tools, where)
         est = estimate_stream(switch, spec, models[sid], values, sizes)
         _check_budget(switch, spec, models[sid], est, where)
@@ -89,6 +101,35 @@ def _check_needs(switch: Switch, spec: StreamSpec, model: str, where: str) -> No
                 f"{where}.{key}: {name} lacks {', '.join(lacking)}, which this stream needs "
                 f"({why})",
                 hint=("models that have it: " + ", ".join(others)) if others else None)
+
+
+def _check_fits(switch: Switch, spec: StreamSpec, model: str, inputs: Mapping[str, str],
+                where: str) -> None:
+    """A prompt made of inputs alone must fit the context window of the stream's model or of
+    a fallback (any target of a route), as the call itself checks; prompts that carry an
+    earlier stream's output are checked by the call."""
+    templates = [t for t in (spec.prompt, spec.system) if t is not None]
+    if any(t.streams() for t in templates):
+        return
+    system = render(spec.system, inputs, {}) if spec.system else None
+    settings: dict[str, Any] = {"max_tokens": spec.max_tokens} if spec.max_tokens else {}
+    request = switch.request(render(spec.prompt, inputs, {}), system=system, **settings)
+    refusal: ContextTooLongError | None = None
+    for name in (model, *spec.fallback):
+        for card in cards_behind(switch, name):
+            if card is None:
+                return  # nothing known about its window: the call will tell
+            try:
+                check_context(request, card)
+            except ContextTooLongError as exc:
+                refusal = refusal or exc
+            else:
+                return
+    if refusal is not None:
+        raise PlanError(f"{where}.prompt: can never run: {refusal.message}"
+                        + (" (and too long for its fallbacks)" if spec.fallback else ""),
+                        hint="shorten the inputs, or give the stream (or a fallback) a model "
+                        "with a larger context window")
 
 
 def _why(spec: StreamSpec, lacking: list[str]) -> str:
