@@ -27,6 +27,7 @@ EXTRA_MODULES = {
 NEEDS_EXTRA: list[tuple[tuple[str, ...], str]] = [
     (("tests/adapters/bedrock/test_end_to_end.py::test_cli",), "bedrock"),  # SigV4: botocore
     (("tests/heldout_style/test_cli_replay.py::", "[bedrock/"), "bedrock"),
+    (("tests/test_readme.py::",), "local"),  # the README's commands: the full install, local model
 ]
 _MISSING = re.compile(r"No module named '([\w.]+)'")
 _INSTALL_HINT = re.compile(r"llmswitch\[(\w+)\]")
