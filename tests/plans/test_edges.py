@@ -138,3 +138,22 @@ def test_a_prompt_no_model_of_the_stream_can_hold_can_never_run(tmp_path: Path) 
     # An earlier stream's output is not known yet: the call itself checks it then.
     prepare(sw, make_plan({"a": {"model": "openai/gpt-4o-mini", "prompt": "{{ inputs.big }}"},
                            "b": {**stream, "prompt": "{{ streams.a.output }}"}}, inputs=big))
+
+
+async def test_totals_count_the_tokens_of_earlier_sessions(tmp_path: Path) -> None:
+    """run.json's totals are over every call, earlier sessions included (as its cost is): a
+    JSON stream that failed twice, then finished on resume, used 3 calls' tokens."""
+    def answer(text: str) -> Completion:
+        return Completion(text, "stop", Usage(100, 10), 0.01, "fake", "m")
+
+    model = FakeModel("m", [answer("not json"), answer("still not"), answer('{"a": 1}')])
+    plan = make_plan({"a": {"model": "m", "prompt": "x", "output": "json"}})
+    async with Switch(NO_LEDGER, models={"m": model}) as sw:
+        first = await run_plan(sw, plan, run_dir=tmp_path / "run")
+        assert first.status == "failed" and first.manifest["total_input_tokens"] == 200
+        run = await resume_plan(sw, tmp_path / "run")
+    assert run.status == "done" and model.call_count == 3
+    assert run.total_cost_usd == pytest.approx(0.03)
+    assert run.manifest["total_input_tokens"] == 300
+    assert run.manifest["total_output_tokens"] == 30
+    assert run.streams["a"]["input_tokens"] == 100  # the stream's own line: this session

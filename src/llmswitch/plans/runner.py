@@ -154,8 +154,9 @@ class Runner:
         cost = tokens_in = tokens_out = 0.0
         for entry in self.entries.values():
             cost += (entry.get("cost_usd") or 0.0) + entry.get("earlier_cost_usd", 0.0)
-            tokens_in += entry.get("input_tokens") or 0
-            tokens_out += entry.get("output_tokens") or 0
+            tokens_in += (entry.get("input_tokens") or 0) + entry.get("earlier_input_tokens", 0)
+            tokens_out += (entry.get("output_tokens") or 0) + entry.get("earlier_output_tokens",
+                                                                        0)
         manifest = self.folder.manifest
         manifest["total_cost_usd"] = round(cost, 10)
         manifest["total_input_tokens"] = int(tokens_in)
@@ -223,10 +224,12 @@ class Runner:
     async def _execute(self, sid: str) -> Result | None:
         spec = self.plan.streams[sid]
         entry = self.entries[sid]
-        entry["earlier_cost_usd"] = entry.get("earlier_cost_usd", 0.0) + (entry["cost_usd"] or 0)
+        for key in ("cost_usd", "input_tokens", "output_tokens"):  # an earlier session's
+            entry[f"earlier_{key}"] = entry.get(f"earlier_{key}", 0) + (entry.get(key) or 0)
         model = self.prepared.models[sid]
         entry.update(status="running", started_at=time.time(), finished_at=None, error=None,
-                     requested_model=model, cost_usd=None, model=None, provider=None)
+                     requested_model=model, cost_usd=None, model=None, provider=None,
+                     input_tokens=0, output_tokens=0)
         self._save()
         started = time.monotonic()
         deadline_at = started + spec.deadline if spec.deadline else None
