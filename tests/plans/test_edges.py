@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from llmswitch import Completion, Switch, Usage
+from llmswitch import Completion, OverloadedError, Switch, Usage
 from llmswitch.plans import Plan, PlanError, prepare, resume_plan, run_plan
 from llmswitch.plans.report import build_report, dry_run
 from llmswitch.plans.templates import Output, parse, render
@@ -157,3 +157,21 @@ async def test_totals_count_the_tokens_of_earlier_sessions(tmp_path: Path) -> No
     assert run.manifest["total_input_tokens"] == 300
     assert run.manifest["total_output_tokens"] == 30
     assert run.streams["a"]["input_tokens"] == 100  # the stream's own line: this session
+
+
+async def test_summary_names_the_last_model_a_failed_stream_tried(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that moved to its fallback and failed there was shown as "a (fallback from
+    a)": the requested model twice, never the fallback that failed."""
+    from llmswitch.cli.plan_show import print_summary
+
+    monkeypatch.setenv("COLUMNS", "200")
+    fakes = {"first": FakeModel("first", [OverloadedError("busy")]),
+             "second": FakeModel("second", [OverloadedError("busy too")])}
+    plan = make_plan({"a": {"model": "first", "fallback": ["second"], "prompt": "x"}})
+    async with Switch(NO_LEDGER, models=fakes) as sw:
+        run = await run_plan(sw, plan, run_dir=tmp_path / "run")
+    print_summary(run, live=False)
+    out = capsys.readouterr().out
+    assert "second (fallback from first)" in out and "first (fallback from first)" not in out

@@ -61,7 +61,9 @@ def print_summary(run: PlanRun, live: bool) -> None:
     grid = _table(f"plan run {run.run_id}: {run.status}",
                   ["stream", "status", "model", "in", "out", "cost", "latency"], left=3)
     for sid, entry in run.streams.items():
-        model = entry.get("model") or entry.get("requested_model") or ""
+        calls = entry.get("calls") or []
+        model = entry.get("model") or (calls[-1]["model"] if calls else None) \
+            or entry.get("requested_model") or ""
         if entry.get("provider"):
             model = f"{entry['provider']}/{model}"
         if entry.get("moved_from"):
