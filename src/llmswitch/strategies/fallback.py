@@ -149,10 +149,11 @@ def build(ctx: RouteContext) -> Model:
 
 def matches(error: BaseException, kinds: tuple[type[LLMSwitchError], ...]) -> bool:
     """Whether an error is one to fall back on; a nested route's failure matches when any of
-    its causes does."""
+    its causes does. A target that could not be tried at all (`NoRouteError`: its circuits
+    are open, no deployment is available) is always moved past."""
     if isinstance(error, AllAttemptsFailedError) and AllAttemptsFailedError not in kinds:
         return any(matches(e, kinds) for e in error.errors)
-    return isinstance(error, kinds)
+    return isinstance(error, (*kinds, NoRouteError))
 
 
 @dataclass(slots=True)

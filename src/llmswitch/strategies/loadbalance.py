@@ -309,9 +309,13 @@ class LoadBalance(Model):
         except LLMSwitchError as exc:
             if slot is not None:
                 await self._finish(slot, call, exc, sent=False)
-            call.tally.note(exc)
             call.tally.decide(None, "no deployment answered",
                               **{"llmswitch.policy": self.policy})
+            if not call.tally.attempts and isinstance(exc, (RateLimitedError, NoRouteError)):
+                # Nothing was tried: the refusal itself (`rate_limited` with `retry_after`, or
+                # `no_route`), so an outer route waits for the slot or moves on.
+                raise call.tally.raise_as_is(exc) from None
+            call.tally.note(exc)
             raise call.tally.all_failed(f"route {self.name}: no deployment answered") from None
         call.tried.add(slot.d.name)
         return slot, attempt
