@@ -145,3 +145,45 @@ async def test_store_release_frees_only_the_probe() -> None:
     await store.release("k", probe, policy)           # the probe ended without a verdict
     assert await store.state("k", policy) == "half_open"
     assert await store.allow("k", policy) == "probe"  # the next call probes again
+
+
+class FailingSettle:
+    """A limit store (e.g. a networked one) whose `settle` fails once it is told to."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        from llmswitch.resilience.ratelimit import MemoryLimitStore
+
+        self.inner = MemoryLimitStore(clock)
+        self.broken = False
+
+    async def acquire(self, key: str, rpm: int | None, tpm: int | None, tokens: int) -> Any:
+        return await self.inner.acquire(key, rpm, tpm, tokens)
+
+    async def settle(self, reservation: Any, tokens: int) -> None:
+        if self.broken:
+            raise OSError("limit store unreachable")
+        await self.inner.settle(reservation, tokens)
+
+    async def release(self, reservation: Any) -> None:
+        await self.inner.release(reservation)
+
+
+async def test_a_failing_limit_store_does_not_keep_the_probe() -> None:
+    """The breaker's ticket is given back even when the limit store fails while settling: the
+    probe's verdict was lost, and the circuit stayed half-open (no traffic) for good."""
+    clock = FakeClock()
+    limits = FailingSettle(clock)
+    state = Resilience(clock=clock, rng=lambda: 0.0, limits=limits)
+    a = Scripted("a", [OverloadedError("down"), "back"])
+    switch = Switch({"routes": {"r": {"strategy": "loadbalance", "retries": 1,
+                                      "breaker": BREAKER, "targets": [
+                                          {"model": "a", "tpm": 100_000}, "b"]}},
+                     "observe": {"ledger": False}},
+                    models={"a": a, "b": Scripted("b", ["from b"])},
+                    services={SERVICE_KEY: state}, observers=[])
+    await open_then_cool(switch, clock)
+    limits.broken = True
+    with pytest.raises(OSError, match="unreachable"):
+        await switch.complete("r", "hi")      # the probe answered; settling it failed
+    assert a.call_count == 2 and state.inflight.get("a", 0) == 0
+    assert await state.store.state("a", BreakerPolicy(**BREAKER)) == "closed"

@@ -280,21 +280,23 @@ class LoadBalance(Model):
         breaker ticket."""
         key = slot.d.name
         self.state.inflight[key] = max(0, self.state.inflight.get(key, 1) - 1)
-        if slot.reservation is not None:
-            if not sent:
-                await self.state.limit_store.release(slot.reservation)
-            elif slot.d.tpm is not None:
-                if usage is None and isinstance(error, LLMSwitchError):
-                    usage = error.usage
-                await self.state.limit_store.settle(slot.reservation, used_tokens(
-                    usage, call.input_tokens + (output_chars + 3) // 4))
-        if slot.ticket is not None and self.breaker is not None:
-            if sent:
-                await give_back(self.state.store, key, slot.ticket, self.breaker, error)
-            else:
-                await self.state.store.release(key, slot.ticket, self.breaker)
         if error is None and latency_ms is not None:
             self.state.observe_latency(key, latency_ms)
+        try:  # a store that fails (or a cancellation) while one is given back skips no other
+            if slot.reservation is not None:
+                if not sent:
+                    await self.state.limit_store.release(slot.reservation)
+                elif slot.d.tpm is not None:
+                    if usage is None and isinstance(error, LLMSwitchError):
+                        usage = error.usage
+                    await self.state.limit_store.settle(slot.reservation, used_tokens(
+                        usage, call.input_tokens + (output_chars + 3) // 4))
+        finally:
+            if slot.ticket is not None and self.breaker is not None:
+                if sent:
+                    await give_back(self.state.store, key, slot.ticket, self.breaker, error)
+                else:
+                    await self.state.store.release(key, slot.ticket, self.breaker)
 
     async def _next(self, call: _Call, request: Request) -> tuple[_Slot, Request]:
         """The next attempt's slot and request (its timeout clipped to what is left)."""
