@@ -69,6 +69,24 @@ async def measure(url: str, targets: list[str], repeat: int) -> dict[str, dict[s
     return out
 
 
+def add_keys(url: str) -> None:
+    """Virtual keys in the gateway's store for the seeded key ids (the keys page reads both)."""
+    from llmswitch.gateway.keys import KeySpec, KeyStore
+    from llmswitch.observe.db import Database
+
+    store = KeyStore(url)
+    db = Database(url)
+    try:
+        for seeded_id in ("key-team-a", "key-team-b"):
+            _, record = store.create(KeySpec(name=seeded_id, budget_usd=500.0, period="month"))
+            db.conn.cursor().execute(db.sql("UPDATE attempts SET key_id = ? WHERE key_id = ?"),
+                                     (record.id, seeded_id))
+            db.conn.commit()
+    finally:
+        db.close()
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
@@ -90,6 +108,7 @@ def main() -> None:
     seeded = seed_ledger(url, args.requests, days=args.days, runs=20)
     print(f"seeded {len(seeded.rows)} attempt rows ({args.requests} requests) in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
+    add_keys(url)
     if args.postgres:  # what autovacuum does after a bulk insert: statistics, visibility map
         import psycopg
 

@@ -190,3 +190,38 @@ async def test_the_gateway_serves_it_at_ui_and_a_revocation_bites_at_once(
         # the gateway's cached lookup was dropped: refused on the very next request
         assert (await http.get("/v1/models", headers=auth)).status_code == 401
     await app.aclose()
+
+
+async def test_key_usage_matches_the_admin_api(tmp_path: Path) -> None:
+    import time as _time
+
+    from llmswitch.gateway.admin import key_usage
+    from llmswitch.observe.db import Database
+    from llmswitch.observe.records import COLUMNS
+
+    url = str(tmp_path / "l.sqlite")
+    store = KeyStore(url)
+    _, record = store.create(KeySpec(name="metered", budget_usd=10.0, period="month"))
+    now = _time.time()
+    rows = []
+    for i in range(30):
+        row = dict.fromkeys(COLUMNS)
+        row.update(ts=now - i * 600, request_id=f"{i:032x}", route="r", attempt=1,
+                   provider="p", model="m", status="ok", input_tokens=1, output_tokens=1,
+                   cached_input_tokens=0, reasoning_tokens=0, cost_usd=0.01 * (i + 1),
+                   retry_wait_s=0.0, served=1, cache_write_tokens=0, attempt_id=f"k-{i}",
+                   usage_estimated=0, key_id=record.id)
+        rows.append(tuple(row[c] for c in COLUMNS))
+    db = Database(url)
+    db.insert("attempts", COLUMNS, rows)
+    db.close()
+    expected = key_usage(store, store.get(record.id), now)
+    async with client(dashboard(url)) as http:
+        await sign_in(http)
+        shown = (await http.get("/ui/api/keys")).json()["data"][0]["usage"]
+        page = (await http.get("/ui/keys")).text
+    assert shown["spent_usd"] == pytest.approx(expected["spent_usd"])
+    assert shown["requests"] == expected["requests"]
+    assert shown["last_used_at"] == expected["last_used_at"]
+    assert shown["remaining_usd"] == pytest.approx(expected["remaining_usd"])
+    assert f"${expected['spent_usd']:.6f} of $10.000000 (month)" in page

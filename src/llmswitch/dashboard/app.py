@@ -19,7 +19,7 @@ from llmswitch import Catalog
 from llmswitch.dashboard import keys_page, pages, plans, requests_page
 from llmswitch.dashboard.auth import Session, Sessions, cookie_header, parse_cookies
 from llmswitch.dashboard.html import Markup, h, layout
-from llmswitch.dashboard.keyadmin import KeyAdmin
+from llmswitch.dashboard.keyadmin import KeyAdmin, describe, period_start
 from llmswitch.dashboard.ledger import LedgerReader
 from llmswitch.dashboard.queries import (
     DEFAULT_PERIOD,
@@ -27,6 +27,7 @@ from llmswitch.dashboard.queries import (
     PERIODS,
     RequestFilter,
     find_requests,
+    key_usage,
     overview,
     request_detail,
     savings,
@@ -209,7 +210,7 @@ class Dashboard:
             return {}
         keys = self.keys
         try:
-            listed = await asyncio.to_thread(keys.store.list)
+            listed = await asyncio.to_thread(keys.records)
         except Exception:
             return {}
         return {k.id: k.name for k in listed}
@@ -248,9 +249,19 @@ class Dashboard:
         return self._page(req, "Requests", requests_page.requests_page(
             self.mount, filt, rows, older, names), session)
 
-    async def _keys(self, req: Request, session: Session, **extra: Any) -> Response:
+    async def _list_keys(self) -> list[dict[str, Any]] | None:
+        """Every key with its spend in its budget period (hourly sums) and last use."""
         keys = self.keys
-        listed = None if keys is None else await asyncio.to_thread(keys.list)
+        if keys is None:
+            return None
+        records = await asyncio.to_thread(keys.records)
+        now = self.clock()
+        starts = {r.id: period_start(r, now) for r in records}
+        usage = await self.reader.run(lambda rd: key_usage(rd, self.rollup, starts))
+        return [describe(r, usage.get(r.id, {}), now) for r in records]
+
+    async def _keys(self, req: Request, session: Session, **extra: Any) -> Response:
+        listed = await self._list_keys()
         notice = extra.pop("notice", None) or (
             f"Key {req.query['revoked']} revoked: the gateway refuses it from now on."
             if req.query.get("revoked") else None)
@@ -332,8 +343,7 @@ class Dashboard:
                 r, self._filter(req), self.clock()))
             return json_response({"data": rows, "older": older})
         if what == "keys" and self.keys is not None:
-            keys = self.keys
-            return json_response({"data": await asyncio.to_thread(keys.list)})
+            return json_response({"data": await self._list_keys()})
         if what == "plans":
             folders = await asyncio.to_thread(plans.find_run_folders, self.runs_dirs)
             if rest:

@@ -4,7 +4,6 @@ so a key created or revoked here is the same row the gateway checks."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,14 +28,10 @@ class KeyAdmin:
 
         return cls(KeyStore(url))
 
-    def list(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Every key as the admin API shows it (never the secret), with its usage in its
-        budget period."""
-        from llmswitch.gateway.admin import key_usage
-
-        when = time.time() if now is None else now
-        return [{**record.to_dict(), "usage": key_usage(self.store, record, when)}
-                for record in self.store.list()]
+    def records(self) -> list[Any]:
+        """Every stored key (`KeyRecord`s, without secrets), oldest first."""
+        out: list[Any] = self.store.list()
+        return out
 
     def create(self, form: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
         """A new key from the page's form fields; returns its secret (shown once) and its
@@ -73,6 +68,33 @@ class KeyAdmin:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+
+
+def period_start(record: Any, now: float) -> float:
+    """Where a key's budget period began (UTC day or month; 0 for `total`), as the gateway's
+    budgets count it. Keys without a budget report the calendar month."""
+    from llmswitch.gateway.keys import period_bounds
+
+    return period_bounds(record.period or "month", now)[1]
+
+
+def describe(record: Any, usage: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A key as the admin API shows it (`GET /admin/keys`: never the secret), with `usage`
+    in its budget period from the ledger's sums."""
+    from llmswitch.gateway.keys import iso, period_bounds
+
+    period = record.period or "month"
+    _, start, resets = period_bounds(period, now)
+    spent = float(usage.get("spent_usd") or 0.0)
+    last = usage.get("last")
+    out: dict[str, Any] = {
+        "period": period, "period_start": iso(start) if period != "total" else None,
+        "resets_at": iso(resets), "spent_usd": spent, "requests": int(usage.get("requests") or 0),
+        "last_used_at": iso(float(last)) if last is not None else None}
+    if record.budget_usd is not None:
+        out["budget_usd"] = record.budget_usd
+        out["remaining_usd"] = max(0.0, record.budget_usd - spent)
+    return {**record.to_dict(), "usage": out}
 
 
 def _whole(form: Mapping[str, str], name: str) -> int | None:

@@ -477,20 +477,20 @@ def request_detail(reader: LedgerReader, trace_id: str) -> RequestDetail | None:
 
 
 # -- keys -------------------------------------------------------------------------------------
-def key_usage(reader: LedgerReader, rollup: Rollup, key_ids: Iterable[str],
-              starts: Mapping[str, float | None]) -> dict[str, dict[str, Any]]:
-    """Per key: spend since each period start (`starts`: name -> epoch s or None for all
-    time), requests, and the time of its last use (one index lookup per key)."""
-    cells = [c for c in rollup.cells(None) if c.key_id is not None]
-    out: dict[str, dict[str, Any]] = {}
-    for key_id in key_ids:
-        mine = [c for c in cells if c.key_id == key_id]
-        spend = {name: sum(c.get("cost_usd") for c in mine
-                           if start is None or c.hour * HOUR >= start)
-                 for name, start in starts.items()}
+def key_usage(reader: LedgerReader, rollup: Rollup, starts: Mapping[str, float]
+              ) -> dict[str, dict[str, Any]]:
+    """Per key id: spend and requests since its period start (`starts`, hour-aligned: UTC
+    days and months) from the hourly sums, and its last use (one index lookup per key)."""
+    out: dict[str, dict[str, Any]] = {k: {"spent_usd": 0.0, "requests": 0, "last": None}
+                                      for k in starts}
+    for c in rollup.cells(min(starts.values(), default=0.0)):
+        entry = out.get(c.key_id) if c.key_id is not None else None
+        if entry is not None and c.hour * HOUR >= starts[str(c.key_id)]:
+            entry["spent_usd"] += c.sums[_COST]
+            entry["requests"] += int(c.sums[_REQ])
+    for key_id, entry in out.items():
         rows = reader.query("SELECT MAX(ts) AS last FROM attempts WHERE key_id = ?", (key_id,))
-        out[key_id] = {"spend": spend, "requests": int(sum(c.get("requests") for c in mine)),
-                       "last_used": rows[0]["last"] if rows else None}
+        entry["last"] = rows[0]["last"] if rows else None
     return out
 
 
