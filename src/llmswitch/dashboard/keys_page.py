@@ -46,14 +46,17 @@ def keys_table(mount: str, keys: Sequence[Mapping[str, Any]], csrf: str) -> Mark
     for k in keys:
         spent, share, remaining = _budget(k)
         models = k.get("models")
-        rows.append([k["name"], k["id"], f"{k.get('prefix', '')}…",
+        limits = " · ".join(f"{label} {k[name]}" for name, label in (("rpm", "RPM"),
+                                                                      ("tpm", "TPM"))
+                            if k.get(name)) or "-"
+        rows.append([k["name"], _revoke(mount, k, csrf),
                      h("span", {"class": f"status {k.get('status')}"}, str(k.get("status"))),
-                     ", ".join(models) if models else "all",
-                     k.get("rpm") or "-", k.get("tpm") or "-", spent, share, remaining,
-                     _iso((k.get("usage") or {}).get("last_used_at")), _iso(k.get("expires_at")),
-                     _iso(k.get("created_at")), _revoke(mount, k, csrf)])
-    return table(["name", "id", "key", "status", "models", "RPM", "TPM", "spend",
-                  "of budget", "remaining", "last use (UTC)", "expires", "created", ""], rows,
+                     spent, share, remaining, _iso((k.get("usage") or {}).get("last_used_at")),
+                     ", ".join(models) if models else "all", limits,
+                     f"{k.get('prefix', '')}…", k["id"], _iso(k.get("expires_at")),
+                     _iso(k.get("created_at"))])
+    return table(["name", "", "status", "spend", "of budget", "remaining", "last use (UTC)",
+                  "models", "limits", "key", "id", "expires", "created"], rows,
                  caption=f"{len(keys)} key(s)", cls="data keys")
 
 
