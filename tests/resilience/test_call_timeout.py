@@ -141,3 +141,30 @@ async def test_retry_after_on_overloaded_is_honoured_by_retry_and_fallback() -> 
     b = FakeModel("b", ["from b"])
     c = await route("fallback", {"a": a, "b": b}, clock).complete("r", "hi", timeout=5)
     assert c.model == "b" and clock.sleeps == [7.0]  # no second wait: 7 s does not fit in 5
+
+
+@pytest.mark.parametrize("strategy", ["fallback", "loadbalance"])
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_model_that_ignores_its_timeout_is_stopped_by_the_route(
+        strategy: str, streamed: bool) -> None:
+    """A custom model that never looks at `timeout` ran the route's call for its full 60 s
+    under `timeout=0.5`: the route itself now stops the attempt once the call's time is spent
+    (a little later than the model's own timeout would, so that one speaks first)."""
+    import asyncio
+
+    slow = FakeModel("slow", ["late"], delay=60)
+    switch = Switch({"routes": {"r": {"strategy": strategy, "targets": ["slow"]}},
+                     "observe": {"ledger": False}}, models={"slow": slow}, observers=[])
+
+    async def call() -> None:
+        if streamed:
+            async for _ in switch.stream("r", "hi", timeout=0.5):
+                pass
+        else:
+            await switch.complete("r", "hi", timeout=0.5)
+
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await asyncio.wait_for(call(), 30)  # bounded: fails the test instead of hanging
+    causes = info.value.errors
+    assert isinstance(causes[0], TimeoutError) and "slow" in str(causes[0])
+    assert slow.call_count == 1

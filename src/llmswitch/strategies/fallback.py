@@ -39,6 +39,7 @@ from llmswitch.errors import (
 from llmswitch.messages import Message
 from llmswitch.models import Model, closing
 from llmswitch.request import Request
+from llmswitch.resilience.attempt import AttemptTimer
 from llmswitch.resilience.breaker import BreakerPolicy, Ticket, give_back
 from llmswitch.resilience.retry import Deadline, RetryPolicy, is_retryable
 from llmswitch.resilience.services import Resilience, resilience_of
@@ -275,7 +276,8 @@ class Fallback(Model):
         plan = _Plan(self, tally, request)
         while (step := await plan.next(request)) is not None:
             try:
-                completion = await step.model.complete(step.request)
+                completion = await AttemptTimer(step.request, step.name).run(
+                    step.model.complete(step.request))
             except BaseException as exc:  # every way out gives the breaker ticket back
                 await plan.settle(step, exc)
                 if not isinstance(exc, LLMSwitchError):
@@ -320,7 +322,7 @@ class Fallback(Model):
                     yield StreamNotice("failover", f"continuing on {name} after "
                                                    f"{len(prefix)} characters")
                 # `aclosing`: a caller who leaves closes the attempt's stream now.
-                async with closing(_attempt_events(step.model, attempt, tally)) as events:
+                async with closing(_attempt_events(name, step.model, attempt, tally)) as events:
                     async for event in events:
                         if isinstance(event, StreamEnd):
                             final = event.completion
@@ -363,14 +365,20 @@ class Fallback(Model):
         """Targets are owned by the Switch's resolver, which closes them."""
 
 
-async def _attempt_events(model: Model, request: Request, tally: Tally
+async def _attempt_events(name: str, model: Model, request: Request, tally: Tally
                           ) -> AsyncIterator[StreamEvent]:
-    """One attempt's events: usage made cumulative over the route; a stream without a final
-    result is an error; the inner stream is always closed."""
+    """One attempt's events, each awaited within the attempt's time: usage made cumulative
+    over the route; a stream without a final result is an error; the inner stream is always
+    closed."""
     stream = model.stream(request)
+    timer = AttemptTimer(request, name)
     ended = False
     try:
-        async for event in stream:
+        while True:
+            try:
+                event = await timer.next(stream)
+            except StopAsyncIteration:
+                break
             if isinstance(event, UsageUpdate):
                 yield UsageUpdate(tally.usage + event.usage)
                 continue

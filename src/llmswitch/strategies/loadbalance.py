@@ -38,6 +38,7 @@ from llmswitch.errors import (
 )
 from llmswitch.models import Model, closing
 from llmswitch.request import Request
+from llmswitch.resilience.attempt import AttemptTimer
 from llmswitch.resilience.breaker import BreakerPolicy, Ticket, give_back
 from llmswitch.resilience.ratelimit import (
     DEFAULT_OUTPUT_TOKENS,
@@ -339,7 +340,8 @@ class LoadBalance(Model):
         while True:
             slot, attempt = await self._next(call, request)
             try:
-                completion = await slot.d.model.complete(attempt)
+                completion = await AttemptTimer(attempt, slot.d.name).run(
+                    slot.d.model.complete(attempt))
             except BaseException as exc:  # every way out gives back what the attempt held
                 await self._finish(slot, call, exc)
                 if not isinstance(exc, LLMSwitchError):
@@ -361,7 +363,7 @@ class LoadBalance(Model):
             final: Completion | None = None
             try:  # every way out (the caller leaving included) gives back what it held
                 # `aclosing`: a caller who leaves closes the attempt's stream now.
-                async with closing(_events(slot.d.model, attempt)) as events:
+                async with closing(_events(slot.d.name, slot.d.model, attempt)) as events:
                     async for event in events:
                         if isinstance(event, StreamEnd):
                             final = event.completion
@@ -389,12 +391,18 @@ class LoadBalance(Model):
         """Targets are owned by the Switch's resolver."""
 
 
-async def _events(model: Model, request: Request) -> AsyncIterator[StreamEvent]:
-    """A model's stream, always closed, and an error when it ends without a final result."""
+async def _events(name: str, model: Model, request: Request) -> AsyncIterator[StreamEvent]:
+    """A model's stream, each event awaited within the attempt's time, always closed, and an
+    error when it ends without a final result."""
     stream = model.stream(request)
+    timer = AttemptTimer(request, name)
     ended = False
     try:
-        async for event in stream:
+        while True:
+            try:
+                event = await timer.next(stream)
+            except StopAsyncIteration:
+                break
             ended = ended or isinstance(event, StreamEnd)
             yield event
     finally:
