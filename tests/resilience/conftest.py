@@ -36,7 +36,7 @@ def clock() -> FakeClock:
 def http_switch(upstream: MockUpstream, clock: FakeClock, tmp_path: Path
                 ) -> Callable[..., Switch]:
     """`http_switch(route_options)`: route `r` = fallback over openai models primary, backup."""
-    def make(targets: tuple[str, ...] = ("primary", "backup"), timeout: float = 0.5,
+    def make(targets: tuple[str, ...] = ("primary", "backup"), timeout: float = 10.0,
              **options: Any) -> Switch:
         config = {
             "providers": {"openai": {"base_url": upstream.base_url, "timeout": timeout}},
