@@ -175,3 +175,31 @@ async def test_summary_names_the_last_model_a_failed_stream_tried(
     print_summary(run, live=False)
     out = capsys.readouterr().out
     assert "second (fallback from first)" in out and "first (fallback from first)" not in out
+
+
+@pytest.mark.parametrize(("outputs", "clash"), [
+    ({"a": {"file": "same.sql"}, "b": {"file": "same.sql"}}, "outputs/same.sql"),
+    ({"a": {"file": "app"}, "b": {"file": "app/x.py"}}, "outputs/app"),
+    ({"a": "text", "b": {"file": "a.txt"}}, "outputs/a.txt"),
+])
+def test_two_streams_writing_one_path_are_refused_at_load(outputs: dict[str, Any],
+                                                          clash: str) -> None:
+    """They overwrote each other (resume then read the other stream's output as its own), or
+    a file where a folder had to be ended the run in an internal FileExistsError."""
+    streams = {sid: {"model": "m", "prompt": "x", "output": out} for sid, out in outputs.items()}
+    with pytest.raises(PlanError, match=rf"streams\.b\.output.*{clash}.*stream 'a'"):
+        make_plan(streams)
+
+
+def test_a_yaml_boolean_as_a_stream_id_is_refused(tmp_path: Path) -> None:
+    """YAML reads `on:` as true: the stream was silently named "True"."""
+    path = tmp_path / "p.yaml"
+    path.write_text("streams:\n  on: {model: m, prompt: x}\n", encoding="utf-8")
+    with pytest.raises(PlanError, match=r"streams\.True: .*quote"):
+        Plan.load(path)
+    path.write_text("inputs:\n  yes: {default: x}\nstreams:\n  a: {model: m, prompt: x}\n",
+                    encoding="utf-8")
+    with pytest.raises(PlanError, match=r"inputs\.True: .*quote"):
+        Plan.load(path)
+    path.write_text("streams:\n  'on': {model: m, prompt: x}\n", encoding="utf-8")
+    assert list(Plan.load(path).streams) == ["on"]

@@ -181,7 +181,8 @@ class Plan:
         if not isinstance(raw, Mapping) or not raw:
             raise PlanError(f"{source}: streams: give at least one stream (a mapping keyed by "
                             "stream id)")
-        streams = {str(k): _stream(str(k), v, defaults, source) for k, v in raw.items()}
+        streams = {_name(k, source, "streams"): _stream(str(k), v, defaults, source)
+                   for k, v in raw.items()}
         config = data.get("config")
         plan = cls(
             name=_text(data.get("name", default_name), source, "name"),
@@ -259,7 +260,7 @@ def _inputs(raw: Any, source: str) -> dict[str, InputSpec]:
         raise PlanError(f"{source}: inputs: must be a mapping of name: {{description, default}}")
     out = {}
     for key, value in raw.items():
-        name = str(key)
+        name = _name(key, source, "inputs")
         spec = {} if value is None else value
         if not _ID.fullmatch(name):
             raise PlanError(f"{source}: inputs.{name}: names are letters, digits, '_' and '-', "
@@ -272,6 +273,15 @@ def _inputs(raw: Any, source: str) -> dict[str, InputSpec]:
         out[name] = InputSpec(name, str(spec.get("description") or ""),
                               None if default is None else str(default))
     return out
+
+
+def _name(key: Any, source: str, section: str) -> str:
+    """A mapping key used as a name; YAML reads unquoted on/off/yes/no/true/false as booleans
+    (and digits as numbers), which would silently rename the stream or input."""
+    if isinstance(key, bool):
+        raise PlanError(f"{source}: {section}.{key}: YAML read this name as {key} (a boolean)",
+                        hint="quote it, e.g. 'on': or 'yes':")
+    return str(key)
 
 
 def _stream(sid: str, raw: Any, defaults: Mapping[str, Any], source: str) -> StreamSpec:
@@ -479,6 +489,7 @@ def check_graph(plan: Plan) -> None:
             if dep not in plan.streams:
                 raise PlanError(f"{where}.depends_on: unknown stream {dep!r}"
                                 + _close(dep, plan.streams, "streams"))
+    _check_outputs(plan)
     cycle = find_cycle(plan)
     if cycle:
         blocked = sorted(set(cycle) | {s for c in cycle for s in plan_dependents(plan, c)})
@@ -486,6 +497,24 @@ def check_graph(plan: Plan) -> None:
                         f"depends on the next); streams "
                         f"{', '.join(blocked)} can never run",
                         hint="remove one of these depends_on (or template references)")
+
+
+def _check_outputs(plan: Plan) -> None:
+    """No two streams write the same path, nor a file where another needs a folder."""
+    owners: dict[Path, str] = {}
+    for sid, spec in plan.streams.items():
+        path = Path(spec.output.filename(sid))
+        for other_path, other in owners.items():
+            if path == other_path:
+                what = f"writes {path.as_posix()}, which stream {other!r} writes too"
+            elif other_path in path.parents or path in other_path.parents:
+                what = (f"writes {path.as_posix()}, but stream {other!r} writes "
+                        f"{other_path.as_posix()} (one would need the other as a folder)")
+            else:
+                continue
+            raise PlanError(f"{plan.source}: streams.{sid}.output: {what}",
+                            hint="give each stream its own output file")
+        owners[path] = sid
 
 
 def _check_stream_ref(plan: Plan, where: str, key: str, name: str, text: str,
