@@ -2,7 +2,9 @@
 
 Starts the shared harness's mock upstream (benchmarks/fast_upstream.py) and, for each setup,
 one `llmswitch serve` process (1 worker); then sends non-streamed requests over HTTP:
-`--seq` one at a time (latency p50/p95) and `--requests` at `--conc` concurrent (requests/s).
+`--seq` one at a time (latency p50/p95) and `--requests` at `--conc` concurrent (requests/s,
+and the gateway process's CPU per request). Setups run interleaved for `--rounds` rounds; the
+report gives each figure's median over the rounds.
 
 Setups: `sqlite` (ledger on SQLite, no key), `sqlite+key` (a virtual key, no limits: the key
 check), `sqlite+limits` (a key with rpm, tpm and a budget, in-process), `redis+limits` (the
@@ -92,7 +94,13 @@ async def serve(path: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("the gateway did not start")
 
 
-async def measure(port: int, key: str | None, seq: int, requests: int,
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(port: int, pid: int, key: str | None, seq: int, requests: int,
                   conc: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     headers = {"authorization": f"Bearer {key or ADMIN}"}
@@ -114,13 +122,14 @@ async def measure(port: int, key: str | None, seq: int, requests: int,
                 status = (await http.post(url, json=BODY, headers=headers)).status_code
                 statuses[status] = statuses.get(status, 0) + 1
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(conc)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
     latencies.sort()
     return {"p50_ms": round(statistics.median(latencies), 3),
             "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 3),
-            "rps": round(requests / elapsed, 1), "statuses": statuses}
+            "rps": round(requests / elapsed, 1),
+            "cpu_us_per_request": round(cpu / requests * 1e6, 1), "statuses": statuses}
 
 
 def setups(args: argparse.Namespace, folder: Path) -> list[tuple[str, dict[str, Any], Any]]:
@@ -138,6 +147,29 @@ def setups(args: argparse.Namespace, folder: Path) -> list[tuple[str, dict[str, 
     return out
 
 
+async def run_setup(args: argparse.Namespace, folder: Path, up_port: int, name: str,
+                    gateway: dict[str, Any], limits: Any) -> dict[str, Any]:
+    """One gateway process for one setup, measured."""
+    if name.startswith("pg"):
+        reset_postgres(args.postgres)
+        ledger = args.postgres
+    else:
+        ledger = str(folder / f"{name}-{time.monotonic_ns()}.sqlite")
+    if args.redis and "state" in gateway:
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
+    key = make_key(ledger, **limits) if limits is not None else None
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config(up_port, ledger, **gateway)))
+    proc, port = await serve(path)
+    try:
+        return await measure(port, proc.pid, key, args.seq, args.requests, args.conc)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seq", type=int, default=300)
@@ -145,6 +177,7 @@ async def main() -> None:
     parser.add_argument("--conc", type=int, default=16)
     parser.add_argument("--redis", default=None)
     parser.add_argument("--postgres", default=None)
+    parser.add_argument("--rounds", type=int, default=3, help="medians over this many runs")
     parser.add_argument("--only", default=None, help="comma-separated setup names")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -152,37 +185,29 @@ async def main() -> None:
     upstream = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "fast_upstream.py"),
                                  "--listen", f"{up_port}:0"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-    results: dict[str, Any] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            for name, gateway, limits in setups(args, folder):
-                if args.only and name not in args.only.split(","):
-                    continue
-                if name.startswith("pg"):
-                    reset_postgres(args.postgres)
-                    ledger = args.postgres
-                else:
-                    ledger = str(folder / f"{name}.sqlite")
-                if args.redis and "state" in gateway:
-                    import redis
-
-                    redis.Redis.from_url(args.redis).flushdb()
-                key = make_key(ledger, **limits) if limits is not None else None
-                path = folder / f"{name}.yaml"
-                path.write_text(yaml.safe_dump(config(up_port, ledger, **gateway)))
-                proc, port = await serve(path)
-                try:
-                    results[name] = await measure(port, key, args.seq, args.requests, args.conc)
-                finally:
-                    proc.terminate()
-                    proc.wait(60)
-                print(name, results[name], flush=True)
+            for _ in range(args.rounds):  # interleaved, so a busy moment hits every setup
+                for name, gateway, limits in setups(args, folder):
+                    if args.only and name not in args.only.split(","):
+                        continue
+                    got = await run_setup(args, folder, up_port, name, gateway, limits)
+                    rounds.setdefault(name, []).append(got)
+                    print(name, got, flush=True)
     finally:
         upstream.terminate()
         upstream.wait(10)
+    results = {name: {k: statistics.median(r[k] for r in runs)
+                      for k in ("p50_ms", "p95_ms", "rps", "cpu_us_per_request")}
+               for name, runs in rounds.items()}
+    for name, row in results.items():
+        print(f"{name:28} p50 {row['p50_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms  "
+              f"{row['rps']:7.1f} req/s  {row['cpu_us_per_request']:7.1f} CPU us/req")
     report = {"seq": args.seq, "requests": args.requests, "conc": args.conc,
-              "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "results": results}
+              "rounds": args.rounds, "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+              "results": results, "runs": rounds}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 

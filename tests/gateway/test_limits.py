@@ -99,7 +99,7 @@ async def test_key_rpm_429_with_retry_after_and_the_sdks_own_retry_gets_through(
         app = create_app(config(upstream, ledger, **state), env={"OPENAI_API_KEY": "sk-up"})
         clock = Shifted()
         assert app.access is not None and app.access.limiter is not None
-        app.access.limiter.rates.clock = clock  # type: ignore[attr-defined]
+        app.access.limiter.store.clock = clock  # type: ignore[attr-defined]
         for _ in range(2):
             await sdk(app, key).chat.completions.create(model="m", messages=HI)
         with pytest.raises(openai.RateLimitError) as refused:

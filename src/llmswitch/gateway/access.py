@@ -15,13 +15,7 @@ from typing import Any
 from llmswitch import Config, ConfigError, LLMSwitchError, Switch
 from llmswitch.gateway.admin import AdminApi
 from llmswitch.gateway.keys import KeyAuthenticator, KeyStore
-from llmswitch.gateway.limits import (
-    BudgetStore,
-    GatewayLimiter,
-    MemoryBudgetStore,
-    MemoryRateStore,
-    RateStore,
-)
+from llmswitch.gateway.limits import GatewayLimiter, LimitsStore, MemoryLimits
 from llmswitch.gateway.policy import Authenticator, OpenAccess
 from llmswitch.gateway.settings import GatewaySettings, parse_gateway
 
@@ -110,17 +104,15 @@ class GatewayState:
         self.admin = AdminApi(self.store, auth, admin_key is not None,
                               on_change=getattr(auth, "forget", None))
         self._check_limits(switch)
-        rates: RateStore
-        budgets: BudgetStore
+        store: LimitsStore
         if self.redis is not None:
-            from llmswitch.gateway.redis_state import RedisBudgetStore, RedisRateStore
+            from llmswitch.gateway.redis_state import RedisLimits
 
-            rates = RedisRateStore(self.redis, owns_client=False)
-            budgets = RedisBudgetStore(self.redis, owns_client=False)
+            store = RedisLimits(self.redis, owns_client=False)
         else:
-            rates, budgets = MemoryRateStore(), MemoryBudgetStore()
+            store = MemoryLimits()
         self.limiter = GatewayLimiter(
-            switch.config, rates, budgets, spent=self._spent if self.store else None,
+            switch.config, store, spent=self._spent if self.store else None,
             model_limits=self.settings.limits, budget_attempts=self.settings.budget_attempts)
         return auth, self.limiter
 

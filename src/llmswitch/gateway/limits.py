@@ -246,6 +246,16 @@ class MemoryBudgetStore:
     async def reserve(self, bucket: str, budget: int, amount: int, seed: Seed,
                       ttl_s: int | None) -> BudgetHold | BudgetRefusal:
         """Reserve or refuse (the counter starts from the ledger's figure, read once)."""
+        b = await self.seeded(bucket, seed)
+        if b.spent + b.reserved + amount > budget:
+            return BudgetRefusal(b.spent, b.reserved)
+        hold = BudgetHold(bucket, os.urandom(8).hex(), amount)
+        b.reserved += amount
+        b.holds.add(hold.id)
+        return hold
+
+    async def seeded(self, bucket: str, seed: Seed) -> _Bucket:
+        """The bucket's counter, started from the ledger's figure (read once)."""
         b = self._buckets.get(bucket)
         if b is None:
             pending = self._seeding.get(bucket)
@@ -254,12 +264,7 @@ class MemoryBudgetStore:
                 pending.add_done_callback(lambda _: self._seeding.pop(bucket, None))
             start = await asyncio.shield(pending)
             b = self._buckets.setdefault(bucket, _Bucket(start))
-        if b.spent + b.reserved + amount > budget:
-            return BudgetRefusal(b.spent, b.reserved)
-        hold = BudgetHold(bucket, os.urandom(8).hex(), amount)
-        b.reserved += amount
-        b.holds.add(hold.id)
-        return hold
+        return b
 
     async def settle(self, hold: BudgetHold, actual: int | None, ttl_s: int | None) -> None:
         """Move the reservation to spent, at its real cost."""
@@ -269,6 +274,87 @@ class MemoryBudgetStore:
         b.holds.discard(hold.id)
         b.reserved -= hold.amount
         b.spent += hold.amount if actual is None else actual
+
+
+# -- both at once ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BudgetAsk:
+    """A budget reservation to take with a request's rate limits (nano-dollars)."""
+
+    bucket: str
+    budget: int
+    amount: int
+    seed: Seed
+    ttl_s: int | None
+
+
+@dataclass(slots=True)
+class Holds:
+    """What one request holds: its rate-limit entries and its budget reservation."""
+
+    rate: RateHold | None = None
+    budget: BudgetHold | None = None
+
+
+class LimitsStore(Protocol):
+    """What the limiter needs: one request's rate limits and budget reservation taken
+    together (all or nothing), and given back together."""
+
+    async def admit(self, limits: Sequence[Limit], tokens: int, ask: BudgetAsk | None
+                    ) -> Holds | RateRefusal | BudgetRefusal:
+        """Take every limit and the reservation, or refuse (taking nothing)."""
+        ...
+
+    async def settle(self, holds: Holds, tokens: int | None, actual: int | None) -> None:
+        """Real tokens (`None`: leave them) and real cost (`None`: unknown, keep the
+        reservation as spent)."""
+        ...
+
+
+class MemoryLimits:
+    """`LimitsStore` in the process (one replica): the memory rate and budget stores."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.rates = MemoryRateStore(clock)
+        self.budgets = MemoryBudgetStore()
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The rate windows' clock (tests move it)."""
+        return self.rates.clock
+
+    @clock.setter
+    def clock(self, value: Callable[[], float]) -> None:
+        self.rates.clock = value
+
+    async def admit(self, limits: Sequence[Limit], tokens: int, ask: BudgetAsk | None
+                    ) -> Holds | RateRefusal | BudgetRefusal:
+        """Seed the budget's counter first if needed (it awaits the ledger); then nothing
+        below awaits, so the rest is atomic on the event loop."""
+        if ask is not None:
+            await self.budgets.seeded(ask.bucket, ask.seed)
+        holds = Holds()
+        if limits:
+            got = await self.rates.acquire(limits, tokens)
+            if isinstance(got, RateRefusal):
+                return got
+            holds.rate = got
+        if ask is not None:
+            reserved = await self.budgets.reserve(ask.bucket, ask.budget, ask.amount,
+                                                  ask.seed, ask.ttl_s)
+            if isinstance(reserved, BudgetRefusal):
+                if holds.rate is not None:
+                    await self.rates.release(holds.rate)
+                return reserved
+            holds.budget = reserved
+        return holds
+
+    async def settle(self, holds: Holds, tokens: int | None, actual: int | None) -> None:
+        """Give back what the request did not use."""
+        if holds.rate is not None and tokens is not None:
+            await self.rates.settle(holds.rate, tokens)
+        if holds.budget is not None:
+            await self.budgets.settle(holds.budget, actual, None)
 
 
 # -- what a call may bill -------------------------------------------------------------------
@@ -316,30 +402,36 @@ def schema_attempts(call: Call) -> int:
 
 
 # -- the limiter ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Holds:
-    rate: RateHold | None = None
-    budget: BudgetHold | None = None
-
-
 Spent = Callable[[str, float], Awaitable[float]]
 """`(key_id, since_epoch) -> USD` the ledger recorded (seeds budget counters)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """A budget reservation being asked for, with what its refusal message needs."""
+
+    ask: BudgetAsk
+    usd: float
+    period: str
+    attempts: int
+    resets: float | None
+
+
 class GatewayLimiter:
-    """Per-key and per-model RPM/TPM and per-key budgets over a rate store and a budget store.
+    """Per-key and per-model RPM/TPM and per-key budgets over one `LimitsStore`: a request's
+    limits and budget reservation are taken together (one Redis round trip) and given back
+    together (one more).
 
     A store failure while admitting refuses the call (503 `unavailable`: limits and budgets
     must hold); while settling it is logged and the call's answer stands (a budget
     reservation then stays counted as spent until its lease ends)."""
 
-    def __init__(self, config: Config, rates: RateStore, budgets: BudgetStore,
-                 spent: Spent | None = None, model_limits: Mapping[str, Any] | None = None,
+    def __init__(self, config: Config, store: LimitsStore, spent: Spent | None = None,
+                 model_limits: Mapping[str, Any] | None = None,
                  budget_attempts: int | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.rates = rates
-        self.budgets = budgets
+        self.store = store
         self.spent = spent
         self.budget_attempts = budget_attempts
         self.wall = wall
@@ -363,34 +455,35 @@ class GatewayLimiter:
 
     async def admit(self, principal: Principal, call: Call,
                     estimate: Callable[[], CallEstimate]) -> Admission:
-        """Reserve room under every rate limit, then the budget; refuse with 429 or 402."""
+        """Take room under every rate limit and the budget at once; refuse with 429 or 402."""
         admission = Admission(principal, call.model)
         limits = self.limits_for(principal, call.model)
         budget = principal.limits.get("budget_usd")
         if not limits and budget is None:
             return admission
         est = estimate()
-        holds = _Holds()
-        admission.handles.append(holds)
-        if limits:
-            tokens = est.input_tokens + est.max_output_tokens
-            got = await self._guard(self.rates.acquire(limits, tokens))
-            if isinstance(got, RateRefusal):
-                raise _rate_refusal(got, tokens)
-            holds.rate = got
-            admission.reserved_tokens = tokens
-        if budget is not None:
-            try:
-                holds.budget = await self._reserve(principal, call, est, float(budget))
-            except BaseException:
-                if holds.rate is not None:
-                    await self._quietly(self.rates.release(holds.rate))
-                raise
-            admission.reserved_usd = usd(holds.budget.amount)
+        tokens = est.input_tokens + est.max_output_tokens
+        ask = self._budget(principal, call, est, float(budget)) if budget is not None else None
+        try:
+            got = await self.store.admit(limits, tokens, ask.ask if ask else None)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            log.error("llmswitch gateway: the limits store failed: %s", exc)
+            raise GatewayError("unavailable", "the gateway's shared limit state is "
+                               f"unreachable; retry shortly ({type(exc).__name__})") from None
+        if isinstance(got, RateRefusal):
+            raise _rate_refusal(got, tokens)
+        if isinstance(got, BudgetRefusal):
+            assert ask is not None
+            raise _budget_refusal(principal, ask, got)
+        admission.handles.append(got)
+        admission.reserved_tokens = tokens if limits else 0
+        admission.reserved_usd = usd(ask.ask.amount) if ask else 0.0
         return admission
 
-    async def _reserve(self, principal: Principal, call: Call, est: CallEstimate,
-                       budget: float) -> BudgetHold:
+    def _budget(self, principal: Principal, call: Call, est: CallEstimate,
+                budget: float) -> _Budget:
         key_id = principal.key_id or "anonymous"
         if est.max_cost_usd is None:
             raise GatewayError(
@@ -399,21 +492,18 @@ class GatewayLimiter:
                 "is unknown, so the call's cost cannot be bounded (give the model "
                 "input_per_mtok and output_per_mtok under models in the config)", "model")
         attempts = self._billed(call)
-        amount = to_nano(est.max_cost_usd) * attempts
         period = str(principal.limits.get("period") or "month")
         now = self.wall()
         period_id, start, resets = period_bounds(period, now)
-        bucket = f"{key_id}:{period_id}"
-        ttl = None if resets is None else int(resets - now) + 86400
+        spent = self.spent
 
         async def seed() -> int:
-            return to_nano(await self.spent(key_id, start)) if self.spent is not None else 0
+            return to_nano(await spent(key_id, start)) if spent is not None else 0
 
-        got = await self._guard(self.budgets.reserve(bucket, to_nano(budget), amount, seed, ttl))
-        if isinstance(got, BudgetRefusal):
-            raise _budget_refusal(principal, budget, period, got, amount, attempts, resets)
-        hold: BudgetHold = got
-        return hold
+        ask = BudgetAsk(f"{key_id}:{period_id}", to_nano(budget),
+                        to_nano(est.max_cost_usd) * attempts, seed,
+                        None if resets is None else int(resets - now) + 86400)
+        return _Budget(ask, budget, period, attempts, resets)
 
     def _billed(self, call: Call) -> int:
         attempts = self._attempts.get(call.model)
@@ -428,42 +518,20 @@ class GatewayLimiter:
                      cost_usd: float | None) -> None:
         """Replace the reservations by the call's real tokens and cost; never raises."""
         for holds in admission.handles:
-            if not isinstance(holds, _Holds):
+            if not isinstance(holds, Holds):
                 continue
-            if holds.rate is not None:
-                tokens = usage.total_tokens if usage is not None and usage.total_tokens else (
-                    holds.rate.tokens)
-                await self._quietly(self.rates.settle(holds.rate, tokens))
-            if holds.budget is not None:
-                bucket_ttl = None if holds.budget.bucket.endswith(":total") else 40 * 86400
-                actual = to_nano(cost_usd) if cost_usd is not None and usage is not None else (
-                    None)
-                await self._quietly(self.budgets.settle(holds.budget, actual, bucket_ttl))
-
-    @staticmethod
-    async def _guard(step: Awaitable[Any]) -> Any:
-        try:
-            return await step
-        except GatewayError:
-            raise
-        except Exception as exc:
-            log.error("llmswitch gateway: the limits store failed: %s", exc)
-            raise GatewayError("unavailable", "the gateway's shared limit state is "
-                               f"unreachable; retry shortly ({type(exc).__name__})") from None
-
-    @staticmethod
-    async def _quietly(step: Awaitable[Any]) -> None:
-        try:
-            await step
-        except Exception as exc:
-            log.error("llmswitch gateway: settling limits failed: %s", exc)
+            tokens = usage.total_tokens if usage is not None else None
+            actual = to_nano(cost_usd) if cost_usd is not None and usage is not None else None
+            try:
+                await self.store.settle(holds, tokens, actual)
+            except Exception as exc:
+                log.error("llmswitch gateway: settling limits failed: %s", exc)
 
     async def aclose(self) -> None:
-        """Close the stores that hold connections."""
-        for store in (self.rates, self.budgets):
-            closer = getattr(store, "aclose", None)
-            if closer is not None:
-                await closer()
+        """Close the store if it holds connections."""
+        closer = getattr(self.store, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 def _limit_values(value: Any) -> tuple[int | None, int | None]:
@@ -485,15 +553,15 @@ def _rate_refusal(refusal: RateRefusal, tokens: int) -> GatewayError:
                         headers={"retry-after-ms": str(max(1, math.ceil(wait * 1000)))})
 
 
-def _budget_refusal(principal: Principal, budget: float, period: str, got: BudgetRefusal,
-                    amount: int, attempts: int, resets: float | None) -> GatewayError:
+def _budget_refusal(principal: Principal, budget: _Budget, got: BudgetRefusal) -> GatewayError:
+    period, resets = budget.period, budget.resets
     when = f"resets at {iso(resets)}" if resets is not None else "a total budget never resets"
     span = "in total" if period == "total" else f"this {period}"
-    tries = f" over up to {attempts} billed attempts" if attempts > 1 else ""
+    tries = f" over up to {budget.attempts} billed attempts" if budget.attempts > 1 else ""
     reserved = f" (+ ${usd(got.reserved):.6f} reserved by calls in flight)" if got.reserved \
         else ""
     return GatewayError(
         "budget_exceeded",
         f"budget of key {principal.name!r} exhausted: spent ${usd(got.spent):.6f}{reserved} "
-        f"of ${budget:.2f} {span}; this call may cost up to ${usd(amount):.6f}{tries}; "
-        f"{when}")
+        f"of ${budget.usd:.2f} {span}; this call may cost up to ${usd(budget.ask.amount):.6f}"
+        f"{tries}; {when}")

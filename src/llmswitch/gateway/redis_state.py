@@ -32,8 +32,10 @@ from llmswitch import ConfigError
 from llmswitch.gateway.limits import (
     BUDGET_LEASE_S,
     WINDOW_MS,
+    BudgetAsk,
     BudgetHold,
     BudgetRefusal,
+    Holds,
     Limit,
     RateHold,
     RateRefusal,
@@ -56,75 +58,135 @@ end
 local function int(x) return string.format('%d', x) end
 """
 
-RATE_ACQUIRE = _COMMON + """
-local now = now_ms(ARGV[1])
-local window = tonumber(ARGV[2])
-local tokens = tonumber(ARGV[3])
-local id = ARGV[4]
-local n = #KEYS / 2
-local cutoff = now - window
-local function fits(count, used, rpm, tpm)
+# Rate logs: per limit a sorted set `z` (hold id -> admission ms) and a hash `h` (hold id ->
+# tokens, `_sum`). Budgets: per bucket a hash `bh` (`spent`, `reserved`, `x:<member>` for
+# reservations whose lease ran out) and a sorted set `bz` of leased reservations
+# (`<id>:<nano-dollars>` -> lease end ms).
+_LIMITS = _COMMON + """
+local function rate_purge(z, h, cutoff)
+  local old = redis.call('ZRANGEBYSCORE', z, '-inf', int(cutoff))
+  if #old == 0 then return end
+  local sub = 0
+  for s = 1, #old, 1000 do
+    local e = math.min(s + 999, #old)
+    local vals = redis.call('HMGET', h, unpack(old, s, e))
+    for _, v in ipairs(vals) do if v then sub = sub + tonumber(v) end end
+    redis.call('HDEL', h, unpack(old, s, e))
+  end
+  redis.call('HINCRBY', h, '_sum', int(-sub))
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', int(cutoff))
+end
+local function fits(count, used, rpm, tpm, tokens)
   return (rpm < 0 or count < rpm) and (tpm < 0 or count == 0 or used + tokens <= tpm)
 end
-for i = 1, n do
-  local z, h = KEYS[2 * i - 1], KEYS[2 * i]
-  local old = redis.call('ZRANGEBYSCORE', z, '-inf', int(cutoff))
-  if #old > 0 then
-    local sub = 0
-    for s = 1, #old, 1000 do
-      local e = math.min(s + 999, #old)
-      local vals = redis.call('HMGET', h, unpack(old, s, e))
-      for _, v in ipairs(vals) do if v then sub = sub + tonumber(v) end end
-      redis.call('HDEL', h, unpack(old, s, e))
-    end
-    redis.call('HINCRBY', h, '_sum', int(-sub))
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', int(cutoff))
-  end
-end
-for i = 1, n do
-  local z, h = KEYS[2 * i - 1], KEYS[2 * i]
-  local rpm, tpm = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+local function rate_check(z, h, rpm, tpm, tokens, now, window)
   local count = redis.call('ZCARD', z)
   local used = tonumber(redis.call('HGET', h, '_sum') or '0')
-  if not fits(count, used, rpm, tpm) then
-    local wait = window
-    if tpm < 0 then
-      local at = redis.call('ZRANGE', z, count - rpm, count - rpm, 'WITHSCORES')
-      if #at == 2 then wait = tonumber(at[2]) + window - now end
-    else
-      local entries = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
-      local c, u = count, used
-      for k = 1, #entries, 2 do
-        c = c - 1
-        u = u - tonumber(redis.call('HGET', h, entries[k]) or '0')
-        if fits(c, u, rpm, tpm) then
-          wait = tonumber(entries[k + 1]) + window - now
-          break
-        end
+  if fits(count, used, rpm, tpm, tokens) then return nil end
+  local wait = window
+  if tpm < 0 then
+    local at = redis.call('ZRANGE', z, count - rpm, count - rpm, 'WITHSCORES')
+    if #at == 2 then wait = tonumber(at[2]) + window - now end
+  else
+    local entries = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
+    local c, u = count, used
+    for k = 1, #entries, 2 do
+      c = c - 1
+      u = u - tonumber(redis.call('HGET', h, entries[k]) or '0')
+      if fits(c, u, rpm, tpm, tokens) then
+        wait = tonumber(entries[k + 1]) + window - now
+        break
       end
     end
-    return {0, i, math.max(1, wait), count, used}
   end
+  return {math.max(1, wait), count, used}
 end
-for i = 1, n do
-  local z, h = KEYS[2 * i - 1], KEYS[2 * i]
+local function rate_take(z, h, id, tokens, now, window)
   redis.call('ZADD', z, int(now), id)
   redis.call('HSET', h, id, int(tokens))
   redis.call('HINCRBY', h, '_sum', int(tokens))
   redis.call('PEXPIRE', z, int(window + 60000))
   redis.call('PEXPIRE', h, int(window + 60000))
 end
+local function rate_settle(h, id, tokens)
+  local old = redis.call('HGET', h, id)
+  if old then
+    redis.call('HINCRBY', h, '_sum', int(tokens - tonumber(old)))
+    redis.call('HSET', h, id, int(tokens))
+  end
+end
+local function budget_open(bh, bz, now)
+  if redis.call('HEXISTS', bh, 'spent') == 0 then return nil, nil end
+  local expired = redis.call('ZRANGEBYSCORE', bz, '-inf', int(now))
+  if #expired > 0 then
+    local total = 0
+    for _, m in ipairs(expired) do
+      total = total + tonumber(string.match(m, ':(%d+)$'))
+      redis.call('HSET', bh, 'x:' .. m, '1')
+    end
+    redis.call('HINCRBY', bh, 'spent', int(total))
+    redis.call('HINCRBY', bh, 'reserved', int(-total))
+    redis.call('ZREMRANGEBYSCORE', bz, '-inf', int(now))
+  end
+  return tonumber(redis.call('HGET', bh, 'spent')),
+         tonumber(redis.call('HGET', bh, 'reserved') or '0')
+end
+local function budget_settle(bh, bz, member, amount, actual)
+  if redis.call('HEXISTS', bh, 'spent') == 0 then return end
+  if actual < 0 then actual = amount end
+  if redis.call('ZREM', bz, member) == 1 then
+    redis.call('HINCRBY', bh, 'reserved', int(-amount))
+    redis.call('HINCRBY', bh, 'spent', int(actual))
+  elseif redis.call('HDEL', bh, 'x:' .. member) == 1 then
+    redis.call('HINCRBY', bh, 'spent', int(actual - amount))
+  end
+end
+"""
+
+# KEYS: z, h per limit, then bh, bz when budgeted. ARGV: now, window_ms, tokens, hold id, n
+# limits, rpm and tpm per limit (-1: none), budgeted (1/0), budget, amount, member, lease_ms,
+# ttl_s. Returns {1} admitted, {0, limit index, wait ms, requests, tokens} over a rate limit,
+# {2, 0, 0, spent, reserved} over the budget, {-1} when the budget bucket needs its seed.
+ADMIT = _LIMITS + """
+local now = now_ms(ARGV[1])
+local window, tokens, id, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+for i = 1, n do rate_purge(KEYS[2 * i - 1], KEYS[2 * i], now - window) end
+for i = 1, n do
+  local r = rate_check(KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[4 + 2 * i]),
+                       tonumber(ARGV[5 + 2 * i]), tokens, now, window)
+  if r then return {0, i, r[1], r[2], r[3]} end
+end
+local b = 6 + 2 * n
+local budgeted = ARGV[b] == '1'
+if budgeted then
+  local spent, reserved = budget_open(KEYS[2 * n + 1], KEYS[2 * n + 2], now)
+  if spent == nil then return {-1, 0, 0, 0, 0} end
+  if spent + reserved + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 1]) then
+    return {2, 0, 0, spent, reserved}
+  end
+end
+for i = 1, n do rate_take(KEYS[2 * i - 1], KEYS[2 * i], id, tokens, now, window) end
+if budgeted then
+  local bh, bz, ttl = KEYS[2 * n + 1], KEYS[2 * n + 2], tonumber(ARGV[b + 5])
+  redis.call('HINCRBY', bh, 'reserved', int(tonumber(ARGV[b + 2])))
+  redis.call('ZADD', bz, int(now + tonumber(ARGV[b + 4])), ARGV[b + 3])
+  if ttl > 0 then
+    redis.call('EXPIRE', bh, int(ttl))
+    redis.call('EXPIRE', bz, int(ttl))
+  end
+end
 return {1, 0, 0, 0, 0}
 """
 
-RATE_SETTLE = _COMMON + """
-for i = 1, #KEYS / 2 do
-  local h = KEYS[2 * i]
-  local old = redis.call('HGET', h, ARGV[1])
-  if old then
-    redis.call('HINCRBY', h, '_sum', int(tonumber(ARGV[2]) - tonumber(old)))
-    redis.call('HSET', h, ARGV[1], ARGV[2])
-  end
+# KEYS as ADMIT. ARGV: hold id, tokens (-1: leave), n limits, budgeted, member, amount,
+# actual (-1: unknown, keep the reservation as spent).
+SETTLE = _LIMITS + """
+local n, tokens = tonumber(ARGV[3]), tonumber(ARGV[2])
+if tokens >= 0 then
+  for i = 1, n do rate_settle(KEYS[2 * i], ARGV[1], tokens) end
+end
+if ARGV[4] == '1' then
+  budget_settle(KEYS[2 * n + 1], KEYS[2 * n + 2], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
 end
 return 1
 """
@@ -142,55 +204,11 @@ end
 return 1
 """
 
-BUDGET_RESERVE = _COMMON + """
-local now = now_ms(ARGV[1])
-if redis.call('HEXISTS', KEYS[1], 'spent') == 0 then return {-1, 0, 0} end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', int(now))
-if #expired > 0 then
-  local total = 0
-  for _, m in ipairs(expired) do
-    total = total + tonumber(string.match(m, ':(%d+)$'))
-    redis.call('HSET', KEYS[1], 'x:' .. m, '1')
-  end
-  redis.call('HINCRBY', KEYS[1], 'spent', int(total))
-  redis.call('HINCRBY', KEYS[1], 'reserved', int(-total))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', int(now))
-end
-local spent = tonumber(redis.call('HGET', KEYS[1], 'spent'))
-local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
-local budget, amount = tonumber(ARGV[2]), tonumber(ARGV[3])
-if spent + reserved + amount > budget then return {0, spent, reserved} end
-redis.call('HINCRBY', KEYS[1], 'reserved', int(amount))
-redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[5])), ARGV[4])
-local ttl = tonumber(ARGV[6])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], int(ttl))
-  redis.call('EXPIRE', KEYS[2], int(ttl))
-end
-return {1, spent, reserved + amount}
-"""
-
 BUDGET_SEED = _COMMON + """
 redis.call('HSETNX', KEYS[1], 'spent', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'reserved', '0')
 if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
-"""
-
-BUDGET_SETTLE = _COMMON + """
-if redis.call('HEXISTS', KEYS[1], 'spent') == 0 then return 0 end
-local amount, actual = tonumber(ARGV[2]), tonumber(ARGV[3])
-if actual < 0 then actual = amount end
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'reserved', int(-amount))
-  redis.call('HINCRBY', KEYS[1], 'spent', int(actual))
-  return 1
-end
-if redis.call('HDEL', KEYS[1], 'x:' .. ARGV[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'spent', int(actual - amount))
-  return 2
-end
-return 0
 """
 
 BREAKER_ALLOW = _COMMON + """
@@ -309,89 +327,140 @@ def _rate_keys(limits: Sequence[Limit]) -> list[str]:
     return keys
 
 
-class RedisRateStore(_Scripts):
-    """`limits.RateStore` in Redis (exact across replicas)."""
+def _budget_keys(bucket: str) -> list[str]:
+    return [f"{PREFIX}budget:{bucket}", f"{PREFIX}budget:{bucket}:res"]
+
+
+class RedisLimits(_Scripts):
+    """`limits.LimitsStore` in Redis: a request's rate limits and budget reservation are
+    checked and taken in ONE script (one round trip), and given back in one more."""
 
     def __init__(self, client: Any, clock: Callable[[], float] | None = None,
-                 owns_client: bool = True) -> None:
+                 owns_client: bool = True, lease_s: float = BUDGET_LEASE_S) -> None:
         super().__init__(client, clock, owns_client)
-        self._acquire = self.script(RATE_ACQUIRE)
-        self._settle = self.script(RATE_SETTLE)
+        self.lease_ms = int(lease_s * 1000)
+        self._admit = self.script(ADMIT)
+        self._settle = self.script(SETTLE)
         self._release = self.script(RATE_RELEASE)
+        self._seed = self.script(BUDGET_SEED)
+        self._seeding: dict[str, asyncio.Future[None]] = {}
 
-    async def acquire(self, limits: Sequence[Limit], tokens: int) -> RateHold | RateRefusal:
-        """Admit under every limit in one script, or refuse with the wait."""
+    async def admit(self, limits: Sequence[Limit], tokens: int, ask: BudgetAsk | None
+                    ) -> Holds | RateRefusal | BudgetRefusal:
+        """Take every limit and the budget reservation at once, or refuse."""
         hold_id = os.urandom(12).hex()
-        args: list[Any] = [self.now(), WINDOW_MS, tokens, hold_id]
+        keys = _rate_keys(limits)
+        args: list[Any] = [self.now(), WINDOW_MS, tokens, hold_id, len(limits)]
         for limit in limits:
-            args += [-1 if limit.rpm is None else limit.rpm, -1 if limit.tpm is None else
-                     limit.tpm]
-        ok, index, wait, count, used = await self._acquire(keys=_rate_keys(limits), args=args)
-        if int(ok) == 1:
-            return RateHold(hold_id, tuple(limits), tokens)
-        return RateRefusal(limits[int(index) - 1], int(wait) / 1000, int(count), int(used))
+            args += [-1 if limit.rpm is None else limit.rpm,
+                     -1 if limit.tpm is None else limit.tpm]
+        member = ""
+        if ask is None:
+            args += [0, 0, 0, "", 0, 0]
+        else:
+            member = f"{hold_id}:{ask.amount}"
+            keys += _budget_keys(ask.bucket)
+            args += [1, ask.budget, ask.amount, member, self.lease_ms, ask.ttl_s or 0]
+        for _ in range(2):
+            ok, index, wait, a, b = (int(x) for x in await self._admit(keys=keys, args=args))
+            if ok == 1:
+                return Holds(RateHold(hold_id, tuple(limits), tokens) if limits else None,
+                             BudgetHold(ask.bucket, member, ask.amount) if ask else None)
+            if ok == 0:
+                return RateRefusal(limits[index - 1], wait / 1000, a, b)
+            if ok == 2:
+                return BudgetRefusal(a, b)
+            assert ask is not None
+            await self._seed_once(ask)
+        raise RuntimeError("the budget could not be seeded")  # pragma: no cover
 
-    async def settle(self, hold: RateHold, tokens: int) -> None:
-        """Correct the hold's tokens in every window still holding it."""
-        await self._settle(keys=_rate_keys(hold.limits), args=[hold.id, tokens])
-        hold.tokens = tokens
+    async def _seed_once(self, ask: BudgetAsk) -> None:
+        """Start a bucket's counter from the ledger, one ledger read per replica at a time
+        (concurrent first requests share it; the first replica's value wins)."""
+        pending = self._seeding.get(ask.bucket)
+        if pending is None:
+            async def run() -> None:
+                await self._seed(keys=_budget_keys(ask.bucket)[:1],
+                                 args=[await ask.seed(), ask.ttl_s or 0])
+
+            pending = self._seeding[ask.bucket] = asyncio.ensure_future(run())
+            pending.add_done_callback(lambda _: self._seeding.pop(ask.bucket, None))
+        await asyncio.shield(pending)
+
+    async def settle(self, holds: Holds, tokens: int | None, actual: int | None) -> None:
+        """Correct the tokens (`None`: leave them) and replace the budget reservation by the
+        real cost (`None`: unknown, keep it as spent), in one script."""
+        rate, budget = holds.rate, holds.budget
+        keys = _rate_keys(rate.limits) if rate is not None else []
+        args: list[Any] = [rate.id if rate else "", -1 if tokens is None or rate is None
+                           else tokens, len(rate.limits) if rate else 0]
+        if budget is None:
+            args += [0, "", 0, -1]
+        else:
+            keys += _budget_keys(budget.bucket)
+            args += [1, budget.id, budget.amount, -1 if actual is None else actual]
+        await self._settle(keys=keys, args=args)
+        if rate is not None and tokens is not None:
+            rate.tokens = tokens
 
     async def release(self, hold: RateHold) -> None:
-        """Take the hold out of every window."""
+        """Take a rate hold out of every window (its call never ran)."""
         await self._release(keys=_rate_keys(hold.limits), args=[hold.id])
 
 
-class RedisBudgetStore(_Scripts):
-    """`limits.BudgetStore` in Redis: a hash (`spent`, `reserved`) and a sorted set of leased
-    reservations per bucket."""
+class RedisRateStore:
+    """`limits.RateStore` in Redis (exact across replicas): `RedisLimits` without budgets."""
 
     def __init__(self, client: Any, clock: Callable[[], float] | None = None,
-                 owns_client: bool = True,
-                 lease_s: float = BUDGET_LEASE_S) -> None:
-        super().__init__(client, clock, owns_client)
-        self.lease_ms = int(lease_s * 1000)
-        self._reserve = self.script(BUDGET_RESERVE)
-        self._seed = self.script(BUDGET_SEED)
-        self._settle = self.script(BUDGET_SETTLE)
-        self._seeding: dict[str, asyncio.Future[None]] = {}
+                 owns_client: bool = True) -> None:
+        self.limits = RedisLimits(client, clock, owns_client)
 
-    @staticmethod
-    def _keys(bucket: str) -> list[str]:
-        return [f"{PREFIX}budget:{bucket}", f"{PREFIX}budget:{bucket}:res"]
+    async def acquire(self, limits: Sequence[Limit], tokens: int) -> RateHold | RateRefusal:
+        """Admit under every limit in one script, or refuse with the wait."""
+        got = await self.limits.admit(limits, tokens, None)
+        if isinstance(got, Holds):
+            assert got.rate is not None
+            return got.rate
+        assert isinstance(got, RateRefusal)
+        return got
+
+    async def settle(self, hold: RateHold, tokens: int) -> None:
+        """Correct the hold's tokens in every window still holding it."""
+        await self.limits.settle(Holds(hold, None), tokens, None)
+
+    async def release(self, hold: RateHold) -> None:
+        """Take the hold out of every window."""
+        await self.limits.release(hold)
+
+    async def aclose(self) -> None:
+        """Close the client if this store opened it."""
+        await self.limits.aclose()
+
+
+class RedisBudgetStore:
+    """`limits.BudgetStore` in Redis: `RedisLimits` without rate limits."""
+
+    def __init__(self, client: Any, clock: Callable[[], float] | None = None,
+                 owns_client: bool = True, lease_s: float = BUDGET_LEASE_S) -> None:
+        self.limits = RedisLimits(client, clock, owns_client, lease_s)
 
     async def reserve(self, bucket: str, budget: int, amount: int, seed: Seed,
                       ttl_s: int | None) -> BudgetHold | BudgetRefusal:
         """Reserve or refuse; a bucket Redis does not hold starts from the ledger's figure."""
-        hold_id = os.urandom(8).hex()
-        member = f"{hold_id}:{amount}"
-        keys = self._keys(bucket)
-        for _ in range(2):
-            ok, spent, reserved = await self._reserve(keys=keys, args=[
-                self.now(), budget, amount, member, self.lease_ms, ttl_s or 0])
-            if int(ok) == 1:
-                return BudgetHold(bucket, member, amount)
-            if int(ok) == 0:
-                return BudgetRefusal(int(spent), int(reserved))
-            await self._seed_once(bucket, keys, seed, ttl_s)
-        raise RuntimeError(f"budget bucket {bucket} could not be seeded")  # pragma: no cover
-
-    async def _seed_once(self, bucket: str, keys: list[str], seed: Seed,
-                         ttl_s: int | None) -> None:
-        """Start the bucket's counter from the ledger, one ledger read per replica at a time
-        (concurrent first requests share it; the first replica's value wins)."""
-        pending = self._seeding.get(bucket)
-        if pending is None:
-            async def run() -> None:
-                await self._seed(keys=keys[:1], args=[await seed(), ttl_s or 0])
-
-            pending = self._seeding[bucket] = asyncio.ensure_future(run())
-            pending.add_done_callback(lambda _: self._seeding.pop(bucket, None))
-        await asyncio.shield(pending)
+        got = await self.limits.admit([], 0, BudgetAsk(bucket, budget, amount, seed, ttl_s))
+        if isinstance(got, Holds):
+            assert got.budget is not None
+            return got.budget
+        assert isinstance(got, BudgetRefusal)
+        return got
 
     async def settle(self, hold: BudgetHold, actual: int | None, ttl_s: int | None) -> None:
         """Replace the reservation by the real cost (unknown: keep it as spent)."""
-        await self._settle(keys=self._keys(hold.bucket), args=[
-            hold.id, hold.amount, -1 if actual is None else actual])
+        await self.limits.settle(Holds(None, hold), None, actual)
+
+    async def aclose(self) -> None:
+        """Close the client if this store opened it."""
+        await self.limits.aclose()
 
 
 class _FailOpen:
