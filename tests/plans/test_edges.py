@@ -97,8 +97,10 @@ async def test_saving_share_is_exactly_one_minus_actual_over_baseline(tmp_path: 
         report = build_report(sw, tmp_path / "run", "openai/gpt-4o").to_dict()
         estimate = dry_run(sw, prepare(sw, plan), "openai/gpt-4o")
     for figures in (report, *report["streams"].values()):
+        assert figures["baseline_model"] == "openai/gpt-4o"  # per stream the same figures
         exact = 1 - figures["actual_cost_usd"] / figures["baseline_cost_usd"]
         assert figures["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)
+    assert {row["baseline_model"] for row in estimate["streams"].values()} == {"openai/gpt-4o"}
     exact = 1 - estimate["total_cost_usd"] / estimate["baseline_cost_usd"]
     assert estimate["saving_share"] == pytest.approx(exact, rel=1e-9, abs=1e-12)
 

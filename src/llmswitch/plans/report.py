@@ -110,7 +110,8 @@ class CostReport:
             "moved": self.moved,
             "check_pass_rate": passed / total if total else None,
             "baseline_run": self.executed,
-            "streams": {s.stream: s.to_dict() for s in self.streams},
+            "streams": {s.stream: {**s.to_dict(), "baseline_model": self.baseline_model}
+                        for s in self.streams},
             "notes": self.notes,
         }
 
@@ -211,6 +212,7 @@ def dry_run(switch: Switch, prepared: Prepared, baseline: str | None = None
     streams = {}
     for sid, estimate in prepared.estimates.items():
         row = estimate.to_dict()
+        row["baseline_model"] = best[1] if best else None
         row["baseline_cost_usd"] = best[2][sid].cost_usd if best else None
         row["auto_reason"] = prepared.auto[sid].reason if sid in prepared.auto else None
         streams[sid] = row
