@@ -205,3 +205,20 @@ def test_a_yaml_boolean_as_a_stream_id_is_refused(tmp_path: Path) -> None:
         Plan.load(path)
     path.write_text("streams:\n  'on': {model: m, prompt: x}\n", encoding="utf-8")
     assert list(Plan.load(path).streams) == ["on"]
+
+
+async def test_the_plans_budget_holds_across_streams_running_at_once(tmp_path: Path) -> None:
+    """Five parallel streams under `budget_usd: 0.01` each saw the whole budget left when they
+    started and spent $0.02 together; calls in flight now hold their estimate on the run's
+    budget, so the ones that would pass it are refused before they are sent."""
+    model = FakeModel("gpt-4o", ["ok"], provider="openai", cost_per_call=0.004, delay=0.05)
+    plan = make_plan({f"s{i}": {"model": "openai/gpt-4o", "prompt": "x", "max_tokens": 400}
+                      for i in range(5)}, budget_usd=0.01)  # ~$0.004 a call on gpt-4o
+    async with Switch(NO_LEDGER, models={"openai/gpt-4o": model}) as sw:
+        run = await run_plan(sw, plan, run_dir=tmp_path / "run")
+    assert run.total_cost_usd <= 0.01
+    statuses = sorted(e["status"] for e in run.streams.values())
+    assert statuses == ["done", "done", "failed", "failed", "failed"]
+    assert {e["error"]["type"] for e in run.streams.values() if e["error"]} == {
+        "budget_exceeded"}
+    assert model.call_count == 2

@@ -74,6 +74,17 @@ class Tally:
 
 
 @dataclass
+class RunBudget:
+    """The plan's `budget_usd`, shared by every stream of the run: what the run's calls have
+    cost so far plus the estimated cost of the calls in flight (so streams running in parallel
+    cannot each spend what is left)."""
+
+    limit: float
+    spent: float = 0.0
+    reserved: float = 0.0
+
+
+@dataclass
 class Result:
     """A finished stream's output and what produced it."""
 
@@ -88,7 +99,7 @@ class StreamRun:
 
     def __init__(self, switch: Switch, spec: StreamSpec, model: str, *, run_id: str,
                  budget_usd: float | None = None, tools: Toolbox | None = None,
-                 deadline_at: float | None = None,
+                 deadline_at: float | None = None, run_budget: RunBudget | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.switch = switch
         self.spec = spec
@@ -96,6 +107,7 @@ class StreamRun:
         self.index = 0
         self.run_id = run_id
         self.budget = budget_usd
+        self.run_budget = run_budget
         self.tools = tools
         self.deadline_at = deadline_at
         self.on_change = on_change or (lambda: None)
@@ -155,44 +167,67 @@ class StreamRun:
         while True:
             target = self.target
             settings = self.settings(**extra)
-            self._check_budget(target, messages, settings)
+            held = self._check_budget(target, messages, settings)
             try:
                 completion = await self.switch.complete(target, list(messages), **settings,
                                                         tags=self._tags)
             except LLMSwitchError as exc:
                 if isinstance(exc, PlanError):
                     raise
-                self.tally.add(target, exc.usage, exc.cost_usd, exc.trace,
-                               exc.trace_id, exc)
-                self.on_change()
+                self._count(target, exc.usage, exc.cost_usd, exc.trace, exc.trace_id, exc)
                 if self.index + 1 >= len(self.targets):
                     raise
                 self.index += 1
                 self.moves.append({"from": target, "to": self.target, "error": exc.to_dict()})
                 continue
-            self.tally.add(target, completion.usage, completion.cost_usd, completion.trace,
-                           completion.trace_id)
-            self.on_change()
+            finally:
+                if self.run_budget is not None:
+                    self.run_budget.reserved -= held
+            self._count(target, completion.usage, completion.cost_usd, completion.trace,
+                        completion.trace_id)
             return completion
 
+    def _count(self, target: str, usage: Usage | None, cost: float | None,
+               trace: Span | None, trace_id: str | None,
+               error: LLMSwitchError | None = None) -> None:
+        self.tally.add(target, usage, cost, trace, trace_id, error)
+        if self.run_budget is not None and cost:
+            self.run_budget.spent += cost
+        self.on_change()
+
     def _check_budget(self, target: str, messages: list[Message],
-                      settings: Mapping[str, Any]) -> None:
-        if self.budget is None:
-            return
+                      settings: Mapping[str, Any]) -> float:
+        """Refuse a call that would pass the stream's or the run's budget; returns the
+        estimate held on the run's budget while the call is in flight."""
+        run = self.run_budget
+        if self.budget is None and run is None:
+            return 0.0
         card = price_card(self.switch, target)
         if card is None or not card.priced:
-            return
+            return 0.0
         request = self.switch.request(list(messages), **{
             k: v for k, v in settings.items() if k in ("max_tokens", "tools")})
         guess = cost_usd(card, Usage(tokens.estimate_request_tokens(request, card),
                                      tokens.expected_output_tokens(request, card))) or 0.0
         spent = self.tally.cost_usd
-        if spent + guess > self.budget:
+        if self.budget is not None and spent + guess > self.budget:
             raise BudgetExceededError(
                 f"stream {self.spec.id}: the next call to {target} (~${guess:.6f}) would bring "
                 f"its spend to ~${spent + guess:.6f}, over its budget of ${self.budget:.6f}",
                 hint="raise budget_usd, lower max_tokens or pick a cheaper model",
                 cost_usd=spent)
+        if run is None:
+            return 0.0
+        if run.spent + run.reserved + guess > run.limit:
+            raise BudgetExceededError(
+                f"stream {self.spec.id}: the next call to {target} (~${guess:.6f}) would bring "
+                f"the run's spend (with the calls in flight) to "
+                f"~${run.spent + run.reserved + guess:.6f}, over the plan's budget_usd of "
+                f"${run.limit:.6f}",
+                hint="raise the plan's budget_usd, lower max_tokens or pick cheaper models",
+                cost_usd=spent)
+        run.reserved += guess
+        return guess
 
     # -- JSON outputs ---------------------------------------------------------------------
     async def _json(self, messages: list[Message], completion: Completion

@@ -20,7 +20,7 @@ from llmswitch import LLMSwitchError, Span, Switch
 from llmswitch import TimeoutError as CallTimeoutError
 from llmswitch.plans.check import Prepared, prepare
 from llmswitch.plans.errors import PlanError, RejectedError
-from llmswitch.plans.execute import Result, StreamRun
+from llmswitch.plans.execute import Result, RunBudget, StreamRun
 from llmswitch.plans.model import Plan
 from llmswitch.plans.rundir import RunFolder, new_run_id, stream_entry
 from llmswitch.plans.templates import Output, render
@@ -96,6 +96,7 @@ class Runner:
         self.entries: dict[str, dict[str, Any]] = folder.manifest["streams"]
         self._events: dict[str, asyncio.Event] = {}
         self._sem: asyncio.Semaphore | None = None
+        self._run_budget: RunBudget | None = None
 
     @property
     def run_id(self) -> str:
@@ -111,6 +112,10 @@ class Runner:
         manifest["started_at"] = manifest.get("started_at") or time.time()
         manifest["sessions"] = [*manifest.get("sessions", []), {"started_at": time.time()}]
         self._load_finished()
+        if self.plan.budget_usd is not None:  # what earlier sessions spent counts too
+            self._run_budget = RunBudget(self.plan.budget_usd, spent=sum(
+                (e.get("cost_usd") or 0.0) + e.get("earlier_cost_usd", 0.0)
+                for e in self.entries.values()))
         self._sem = asyncio.Semaphore(self.concurrency)
         self._events = {sid: asyncio.Event() for sid in self.plan.streams}
         self.folder.save()
@@ -234,8 +239,8 @@ class Runner:
         started = time.monotonic()
         deadline_at = started + spec.deadline if spec.deadline else None
         run = StreamRun(self.switch, spec, model, run_id=self.run_id,
-                        budget_usd=self._budget_for(sid), tools=self.tools,
-                        deadline_at=deadline_at)
+                        budget_usd=spec.budget_usd, tools=self.tools,
+                        deadline_at=deadline_at, run_budget=self._run_budget)
         self.live[sid] = run
         error: LLMSwitchError | None = None
         result: Result | None = None
@@ -265,15 +270,6 @@ class Runner:
             self._save()
             return None
         return result
-
-    def _budget_for(self, sid: str) -> float | None:
-        """The stream's budget, capped by what the plan's budget has left."""
-        budgets = [b for b in (self.plan.streams[sid].budget_usd,) if b is not None]
-        if self.plan.budget_usd is not None:
-            spent = sum((e.get("cost_usd") or 0.0) + e.get("earlier_cost_usd", 0.0)
-                        for e in self.entries.values())
-            budgets.append(max(0.0, self.plan.budget_usd - spent))
-        return min(budgets) if budgets else None
 
     def _record(self, sid: str, run: StreamRun, started: float, result: Result | None) -> None:
         """Copy a stream's tally (and trace) into its manifest entry."""
