@@ -53,6 +53,7 @@ def main() -> None:
             cpu_ms(argv, env, home)  # warm the file cache (and .pyc files)
             runs = [cpu_ms(argv, env, home) for _ in range(args.runs)]
             medians[name] = statistics.median(runs)
+    load = os.getloadavg()[0]
     base = medians["python -c pass"]
     rows = []
     print(f"{'command':32} {'CPU ms':>8} {'above bare':>11} {'target':>7}")
@@ -65,7 +66,9 @@ def main() -> None:
                      "above_bare_ms": round(above, 1), "target_ms": target})
     out = Path(__file__).parent / "results" / "startup.json"
     out.write_text(json.dumps({"python": sys.version.split()[0], "machine": platform.machine(),
-                               "runs": args.runs, "rows": rows}, indent=1) + "\n")
+                               "runs": args.runs, "load_average_1m": round(load, 2),
+                               "cores": os.cpu_count(), "rows": rows}, indent=1) + "\n")
+    print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
     print(f"wrote {out}")
 
 
