@@ -222,3 +222,26 @@ async def test_the_plans_budget_holds_across_streams_running_at_once(tmp_path: P
     assert {e["error"]["type"] for e in run.streams.values() if e["error"]} == {
         "budget_exceeded"}
     assert model.call_count == 2
+
+
+async def test_approve_needs_an_output_to_approve(tmp_path: Path) -> None:
+    """`plan approve` on a checkpointed stream that has not produced its output yet recorded
+    the approval anyway, so the output later passed its checkpoint unseen."""
+    from click.testing import CliRunner
+
+    from llmswitch.cli.plan import plan as plan_group
+    from llmswitch.plans import start_run
+
+    plan = make_plan({"a": {"model": "m", "prompt": "x", "checkpoint": "approve"}})
+    async with Switch(NO_LEDGER, models={"m": FakeModel("m", ["draft"])}) as sw:
+        start_run(sw, plan, run_dir=tmp_path / "run")  # created, not run: `a` is pending
+        result = CliRunner().invoke(plan_group, ["approve", str(tmp_path / "run"), "a"])
+        assert result.exit_code == 2, result.output
+        assert "nothing to approve yet" in result.output and "pending" in result.output
+        assert not (tmp_path / "run" / "approvals").exists()
+        run = await resume_plan(sw, tmp_path / "run", approval_timeout=0)
+        assert run.streams["a"]["status"] == "awaiting_approval"
+        result = CliRunner().invoke(plan_group, ["approve", str(tmp_path / "run"), "a"])
+        assert result.exit_code == 0 and "approved a" in result.output
+        run = await resume_plan(sw, tmp_path / "run")
+    assert run.status == "done"

@@ -257,6 +257,10 @@ def approve_cmd(run_dir: str, stream: str, reject: bool, note: str) -> None:
     if entry["status"] == "done":
         click.echo(f"{stream} is already approved and done")
         return
+    if entry["status"] != "awaiting_approval":
+        _bad(PlanError(f"stream {stream!r} has nothing to approve yet (it is "
+                       f"{entry['status']})", hint="approve it once its output is written "
+                       "and the run waits for it (status awaiting_approval)"), False)
     folder.record_approval(stream, not reject, note)
     verb = "rejected" if reject else "approved"
     if folder.holder() is not None:
