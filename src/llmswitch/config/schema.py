@@ -22,7 +22,10 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = None
     base_url: str | None = None
     timeout: float = Field(default=120.0, gt=0)
+    """Seconds one attempt may take, from sending the request to the last byte read."""
     connect_timeout: float = Field(default=10.0, gt=0)
+    stall_timeout: float = Field(default=60.0, gt=0)
+    """Longest silence allowed while a stream is read (before its first piece and between two)."""
     headers: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
     """Extra headers sent on every request (may hold credentials: never printed or dumped)."""
     api_version: str | None = None

@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from llmswitch.config.schema import ProviderConfig
 from llmswitch.errors import AuthenticationError, ConfigError
-from llmswitch.providers.provider import Provider, TransportFactory
+from llmswitch.providers.provider import Provider
 from llmswitch.providers.specs import base_url_env
+from llmswitch.providers.transport import HttpRequest, TransportFactory
 
 DEFAULT_REGION = "us-east-1"
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -93,7 +92,7 @@ class BedrockProvider(Provider):
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    async def sign(self, request: httpx.Request) -> httpx.Request:
+    async def sign(self, request: HttpRequest) -> HttpRequest:
         """Add SigV4 headers (`Authorization: AWS4-HMAC-SHA256 …`, `X-Amz-Date`, token)."""
         if self.api_key():
             return request
@@ -157,22 +156,23 @@ class BedrockProvider(Provider):
                                       provider=self.name) from None
 
 
-def sigv4_sign(request: httpx.Request, credentials: Any, region: str) -> httpx.Request:
+def sigv4_sign(request: HttpRequest, credentials: Any, region: str) -> HttpRequest:
     """`request` with SigV4 headers added by botocore's signer (never hand-rolled crypto).
-    `credentials`: botocore credentials, or the frozen ones they give."""
+    `credentials`: botocore credentials, or the frozen ones they give. The host header is
+    signed as the URL gives it (as every HTTP client sends it)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
     freeze = getattr(credentials, "get_frozen_credentials", None)
     frozen = freeze() if freeze is not None else credentials
     headers = {name: request.headers[name] for name in SIGNED_HEADERS if name in request.headers}
-    aws = AWSRequest(method=request.method, url=str(request.url), data=request.content,
+    aws = AWSRequest(method=request.method, url=request.url, data=request.body,
                      headers=headers)
     SigV4Auth(frozen, SIGNING_SERVICE, region).add_auth(aws)
     for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
         value = aws.headers.get(name)
         if value is not None:
-            request.headers[name] = value
+            request.headers[name.lower()] = value
     return request
 
 

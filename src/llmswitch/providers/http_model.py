@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import builtins
+import json
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-
-import httpx
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
 from llmswitch.adapters.http_errors import body_snippet
@@ -17,17 +15,15 @@ from llmswitch.calls import ATTEMPT_ID, current_call, interruption_status, is_in
 from llmswitch.capabilities import prepare_request
 from llmswitch.catalog.pricing import cost_usd
 from llmswitch.errors import (
-    ConfigError,
-    ConnectionError,
     LLMSwitchError,
     ModelNotFoundError,
-    ProviderError,
     ResponseError,
     TimeoutError,
 )
 from llmswitch.models import Model
 from llmswitch.observe.trace import Span
 from llmswitch.providers.provider import Provider
+from llmswitch.providers.transport import HttpRequest, HttpResponse, quote_url, url_with_query
 from llmswitch.request import Request
 from llmswitch.results import (
     Completion,
@@ -76,23 +72,19 @@ class HttpModel(Model):
                 "model": self.target.model}
 
     async def complete(self, request: Request) -> Completion:
-        """One non-streaming call."""
+        """One non-streaming call, bounded by `attempt_limit` from send to the last byte."""
         span = self._span(request)
         started = time.perf_counter()
-        deadline = _Deadline(request.settings.timeout)
         try:
             request, emulated = prepare_request(request, self.target.card)
             if emulated:
                 span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=False)
-            response = await deadline.run(self._send(call, span))
-            try:
-                ttft = _ms(started)
-                body = await deadline.run(response.aread())
-            finally:
-                await response.aclose()
-            if response.status_code >= 400:
-                raise self.adapter.error(response.status_code, response.headers, body, self.target)
+            limit = self.attempt_limit(request)
+            response, body, ttft = await _Budget(limit).run(
+                self._exchange(call, span, limit, started))
+            if response.status >= 400:
+                raise self.adapter.error(response.status, response.headers, body, self.target)
             reply = self.adapter.parse(body, self.target)
         except BaseException as exc:
             if is_interruption(exc):
@@ -104,27 +96,36 @@ class HttpModel(Model):
             raise error from exc
         return self._completion(reply, span, started, ttft)
 
+    def attempt_limit(self, request: Request) -> float:
+        """Seconds one attempt may spend waiting on the provider: the provider's `timeout`,
+        or the call's `timeout` when smaller."""
+        limit = self.provider.config.timeout
+        asked = request.settings.timeout
+        return asked if asked is not None and asked < limit else limit
+
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """One streaming call; ends with `StreamEnd` or raises (never a silent truncation).
 
-        The deadline (`settings.timeout`) bounds every read, never the consumer's own time
-        between events, so a slow reader is not mistaken for a slow provider.
+        `attempt_limit` bounds the time spent waiting on the provider (sending, then every
+        read), never the consumer's own time between events, so a slow reader is not
+        mistaken for a slow provider; `providers.<name>.stall_timeout` bounds each silence.
         """
         span = self._span(request)
         started = time.perf_counter()
         ttft: float | None = None
         parser = self.adapter.stream_parser(request, self.target)
         reply: Reply | None = None
-        deadline = _Deadline(request.settings.timeout)
         delivered: list[str] = []  # text and tool-call pieces, to estimate a cut stream's usage
         try:
             request, emulated = prepare_request(request, self.target.card)
             if emulated:
                 span.attributes["llmswitch.emulated"] = emulated
             call = self.adapter.build(request, self.target, stream=True)
-            response = await deadline.run(self._send(call, span))
+            budget = _Budget(self.attempt_limit(request))
+            stall = min(self.provider.config.stall_timeout, budget.seconds)
+            response = await budget.run(self._send(call, span, stall))
             try:
-                async for item in self._events(response, parser, deadline):
+                async for item in self._events(response, parser, budget):
                     if isinstance(item, Reply):
                         reply = item
                         continue
@@ -149,30 +150,25 @@ class HttpModel(Model):
         yield StreamEnd(self._completion(reply, span, started, ttft))
 
     async def _events(
-        self, response: httpx.Response, parser: StreamParser, deadline: _Deadline
+        self, response: HttpResponse, parser: StreamParser, budget: _Budget
     ) -> AsyncIterator[StreamEvent | Reply]:
         """Decode a streamed response into events, then the reply (or raise)."""
-        if response.status_code >= 400:
-            body = await deadline.run(response.aread())
-            raise self.adapter.error(response.status_code, response.headers, body, self.target)
+        if response.status >= 400:
+            body = await budget.run(response.read())
+            raise self.adapter.error(response.status, response.headers, body, self.target)
         content_type = response.headers.get("content-type", "").lower()
         if content_type.startswith("application/json") and self.adapter.plain_json_stream:
             # The server ignored `stream: true` and answered in one piece.
-            reply = self.adapter.parse(await deadline.run(response.aread()), self.target)
+            reply = self.adapter.parse(await budget.run(response.read()), self.target)
             for event in _replay_reply(reply):
                 yield event
             yield reply
             return
         if content_type.startswith("text/html"):
-            body = await deadline.run(response.aread())
+            body = await budget.run(response.read())
             raise ResponseError(f"expected a stream, got {content_type}: {body_snippet(body)!r}")
         decoder = self.adapter.decoder(content_type)
-        chunks = response.aiter_bytes().__aiter__()
-        while True:
-            try:
-                chunk = await deadline.run(anext(chunks))
-            except StopAsyncIteration:
-                break
+        while chunk := await budget.run(response.chunk()):
             for frame in decoder.feed(chunk):
                 for event in parser.feed(frame):
                     yield event
@@ -181,17 +177,28 @@ class HttpModel(Model):
                 yield event
         yield parser.finish()
 
-    async def _send(self, call: HttpCall, span: Span) -> httpx.Response:
-        client = self.provider.client()
+    async def _exchange(self, call: HttpCall, span: Span, read_timeout: float,
+                        started: float) -> tuple[HttpResponse, bytes, float]:
+        """Send and read the whole body: the response, the body and the time to the headers."""
+        response = await self._send(call, span, read_timeout)
+        try:
+            ttft = _ms(started)
+            body = await response.read()
+        finally:
+            await response.aclose()
+        return response, body, ttft
+
+    async def _send(self, call: HttpCall, span: Span, read_timeout: float) -> HttpResponse:
+        transport = self.provider.transport()
         headers = {"content-type": "application/json", "accept": "application/json",
                    **self.provider.auth_headers(self.target.model), **call.headers}
-        url = call.url or self.provider.base_url + call.path
-        request = client.build_request(
-            call.method, url, json=call.body, params=call.query or None, headers=headers
-        )
+        url = quote_url(call.url or self.provider.base_url + call.path)
+        body = b"" if call.body is None else json.dumps(
+            call.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        request = HttpRequest(call.method, url_with_query(url, call.query), headers, body)
         request = await self.provider.sign(request)
         _register(span)  # from here on the provider may bill the attempt
-        return await client.send(request, stream=True)
+        return await transport.send(request, read_timeout=read_timeout)
 
     def _span(self, request: Request) -> Span:
         s = request.settings
@@ -231,6 +238,7 @@ class HttpModel(Model):
             ttft_ms=ttft if ttft is not None else latency,
             trace=span,
             refusal=reply.refusal,
+            trace_id=record.trace_id if (record := current_call()) is not None else "",
             raw=reply.raw,
         )
 
@@ -329,31 +337,23 @@ def _register(span: Span) -> None:
 
 
 def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:
+    """Transports raise typed errors already; what else can reach here becomes one."""
     if isinstance(exc, LLMSwitchError):
         return exc
-    if isinstance(exc, (asyncio.TimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, asyncio.TimeoutError):
         return TimeoutError(f"no complete answer in time ({type(exc).__name__})",
                             hint="raise the timeout or try another model")
-    if isinstance(exc, httpx.ConnectError):
-        url = getattr(getattr(exc, "request", None), "url", "")
-        return ConnectionError(f"cannot connect to {url}: {exc}",
-                               hint="check the base URL and that the server is up")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return ConnectionError(f"the connection broke mid-response: {exc}")
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
-        return ConnectionError(f"network error: {exc}")
-    if isinstance(exc, httpx.DecodingError):
-        return ResponseError(f"undecodable response body: {exc}")
-    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
-        return ConfigError(f"invalid base URL: {exc}",
-                           hint="check providers.<name>.base_url or LLMSWITCH_<NAME>_BASE_URL")
-    if isinstance(exc, httpx.HTTPError):
-        return ProviderError(f"HTTP error: {exc}")
     if isinstance(exc, Exception):
         # A reply our adapter could not read (wrong types, missing fields): the provider's
         # answer was malformed, which is retryable; never a raw Python error for the caller.
         return ResponseError(f"could not read the response ({type(exc).__name__}: {exc})")
     return None
+
+
+def _timed_out(seconds: float) -> TimeoutError:
+    return TimeoutError(f"no complete answer within {seconds:g}s",
+                        hint="raise providers.<name>.timeout or the call's timeout, "
+                        "or try another model")
 
 
 def _replay_reply(reply: Reply) -> list[StreamEvent]:
@@ -363,26 +363,45 @@ def _replay_reply(reply: Reply) -> list[StreamEvent]:
     return events
 
 
-class _Deadline:
-    """A whole-call time limit applied to each await separately (never across a `yield`)."""
+class _Budget:
+    """An attempt's time limit, spent only while waiting on the provider: applied to each
+    await separately (never across a `yield`, so the consumer's time is not counted).
 
-    def __init__(self, seconds: float | None) -> None:
+    What `asyncio.timeout` does, with one timer and no context object per await (this runs
+    for every read of every stream)."""
+
+    __slots__ = ("expired", "left", "seconds")
+
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.end = time.monotonic() + seconds if seconds else None
+        self.left = seconds
+        self.expired = False
 
     async def run(self, awaitable: Awaitable[T]) -> T:
-        if self.end is None:
-            return await awaitable
-        remaining = self.end - time.monotonic()
-        if remaining <= 0:
+        """Await `awaitable` within what is left; `TimeoutError` when the time runs out."""
+        left = self.left
+        if left <= 0:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
-            raise TimeoutError(f"no complete answer within {self.seconds:g}s")
+            raise _timed_out(self.seconds)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        start = loop.time()
+        timer = loop.call_at(start + left, self._expire, task)
         try:
-            async with asyncio.timeout(remaining):
-                return await awaitable
-        except builtins.TimeoutError:
-            raise TimeoutError(f"no complete answer within {self.seconds:g}s") from None
+            return await awaitable
+        except asyncio.CancelledError:
+            if self.expired and task is not None and task.uncancel() == 0:
+                raise _timed_out(self.seconds) from None
+            raise
+        finally:
+            timer.cancel()
+            self.left = left - (loop.time() - start)
+
+    def _expire(self, task: asyncio.Task[Any] | None) -> None:
+        self.expired = True
+        if task is not None:
+            task.cancel()
 
 
 def _ms(started: float) -> float:

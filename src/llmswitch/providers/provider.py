@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import ipaddress
 import os
-import ssl
 import warnings
-from collections.abc import Callable, Mapping
-
-import httpx
+from collections.abc import AsyncGenerator, Mapping
+from urllib.parse import urlsplit
 
 from llmswitch.config.schema import ProviderConfig
 from llmswitch.errors import AuthenticationError, ConfigError, LLMSwitchError
@@ -21,9 +19,17 @@ from llmswitch.providers.specs import (
     base_url_env,
     sdk_base_url,
 )
+from llmswitch.providers.transport import (
+    ClientOptions,
+    HttpRequest,
+    ProxyRules,
+    Transport,
+    TransportFactory,
+    tls_context,
+)
 from llmswitch.scrub import Scrubber, header_secrets, url_secrets
 
-TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+__all__ = ["KeyPrecedenceWarning", "Provider", "TransportFactory"]
 
 
 class KeyPrecedenceWarning(UserWarning):
@@ -45,7 +51,8 @@ class Provider:
         self.env = os.environ if env is None else env
         self.spec = _spec_for(name, self.config)
         self._transport = transport
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._transports: dict[asyncio.AbstractEventLoop,
+                               tuple[Transport, AsyncGenerator[None, None]]] = {}
         self._secrets: tuple[tuple[str | None, str | None], tuple[str, ...]] | None = None
         self._scrubber: tuple[tuple[str, ...], Scrubber] | None = None
         self._warned_keys = False
@@ -83,8 +90,8 @@ class Provider:
         Every provider's public API is HTTPS on a public host; a plain-HTTP URL, or one on
         loopback or a private network, is a local server, a proxy or a test double.
         """
-        url = httpx.URL(self.base_url)
-        host = url.host
+        url = urlsplit(self.base_url)
+        host = url.hostname or ""
         if url.scheme == "http" or host in ("localhost", "local") or host.endswith(".localhost"):
             return True
         try:
@@ -150,7 +157,7 @@ class Provider:
                 headers[kind] = key
         return headers
 
-    async def sign(self, request: httpx.Request) -> httpx.Request:
+    async def sign(self, request: HttpRequest) -> HttpRequest:
         """Last touch before sending (e.g. SigV4 for Bedrock); the default changes nothing."""
         return request
 
@@ -190,35 +197,70 @@ class Provider:
         for error in errors:
             scrubber.error(error)
 
-    def client(self) -> httpx.AsyncClient:
-        """The pooled client of the running event loop (created on first use)."""
+    def transport(self) -> Transport:
+        """The pooled transport of the running event loop (created on first use): the
+        factory's (`Switch(transports=...)`), else aiohttp's. It is closed by `aclose`, or
+        when its loop shuts down (`asyncio.run`'s end), or with this provider."""
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            for old in [lp for lp in self._clients if lp.is_closed()]:
-                del self._clients[old]
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=self.config.max_connections,
-                    max_keepalive_connections=self.config.max_connections,
-                ),
-                transport=self._transport() if self._transport else None,
-                verify=_tls_context(),
-                trust_env=False,
-            )
-            self._clients[loop] = client
-        return client
+        found = self._transports.get(loop)
+        if found is not None and not getattr(found[0], "closed", False):
+            return found[0]
+        for old in [lp for lp in self._transports if lp.is_closed()]:
+            del self._transports[old]  # its connections died with their loop
+        transport = self._new_transport()
+        self._transports[loop] = (transport, _closer(transport))
+        return transport
+
+    def _new_transport(self) -> Transport:
+        if self._transport is not None:
+            made = self._transport()
+            if isinstance(made, Transport):
+                return made
+            from llmswitch.providers.httpx_transport import HttpxTransport
+
+            return HttpxTransport(made, self.client_options(tls=False))
+        from llmswitch.providers.aiohttp_transport import AiohttpTransport
+
+        return AiohttpTransport(self.client_options())
+
+    def client_options(self, tls: bool = True) -> ClientOptions:
+        """Connect timeout, pool size, TLS context and proxies (from this provider's
+        environment: `SSL_CERT_FILE`/`SSL_CERT_DIR`, `https_proxy`/`http_proxy`/`all_proxy`/
+        `no_proxy`)."""
+        return ClientOptions(
+            connect_timeout=self.config.connect_timeout,
+            max_connections=self.config.max_connections,
+            ssl_context=tls_context(self.env) if tls else None,
+            proxies=ProxyRules.from_env(self.env),
+        )
 
     async def aclose(self) -> None:
-        """Close the client of the running loop (others close with their loops)."""
+        """Close the transport of the running loop (others close when their loops shut down)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        found = self._transports.pop(loop, None)
+        if found is not None:
+            await found[1].aclose()
+
+
+def _closer(transport: Transport) -> AsyncGenerator[None, None]:
+    """An async generator, started here, whose `finally` closes `transport`: the running
+    loop finalizes it when it shuts down (`asyncio.run` calls `shutdown_asyncgens`) or when
+    it is garbage-collected, so a transport is closed on its own loop even when nobody called
+    `aclose` (aiohttp logs "Unclosed client session" otherwise)."""
+
+    async def hold() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await transport.aclose()
+
+    gen = hold()
+    with contextlib.suppress(StopIteration):
+        gen.__anext__().send(None)  # runs to the `yield` now; registers with the loop
+    return gen
 
 
 def _spec_for(name: str, config: ProviderConfig) -> ProviderSpec:
@@ -234,9 +276,3 @@ def _spec_for(name: str, config: ProviderConfig) -> ProviderSpec:
         hint="known: " + ", ".join(SPECS) + "; or give providers."
         + name + ".base_url for an OpenAI-compatible server",
     )
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context per process (loading the CA bundle costs 25-60 ms per client)."""
-    return httpx.create_ssl_context()
