@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -35,9 +36,22 @@ ATTEMPT_ID = "llmswitch.attempt_id"
 _CURRENT: ContextVar[CallRecord | None] = ContextVar("llmswitch_call", default=None)
 
 
+# A private generator seeded from os.urandom (and again in every forked child), so neither
+# `random.seed()` in user code nor a forked gateway worker ever repeats ids.
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)
+
+
 def new_trace_id() -> str:
-    """A fresh trace id: 32 lowercase hex characters (an OpenTelemetry trace id's shape)."""
-    return os.urandom(16).hex()
+    """A fresh trace id: 32 lowercase hex characters (an OpenTelemetry trace id's shape).
+
+    Random like OpenTelemetry's own ids (`random.getrandbits`), not a secret: `os.urandom`
+    is a system call that gives the GIL away on every call (a ledger writer thread then
+    holds up the request path)."""
+    while True:
+        value = _IDS.getrandbits(128)
+        if value:
+            return f"{value:032x}"
 
 
 def is_trace_id(value: str) -> bool:

@@ -134,7 +134,8 @@ class Switch:
             raise
         finally:
             deactivate(token)
-        completion = completion.replace(trace_id=record.trace_id)
+        if completion.trace_id != record.trace_id:  # provider models set it already
+            completion = completion.replace(trace_id=record.trace_id)
         record.succeed(completion)
         self._notify(record)
         return completion
@@ -171,10 +172,12 @@ class Switch:
                 finally:
                     deactivate(token)
                 if isinstance(event, StreamEnd):
-                    completion = event.completion.replace(trace_id=record.trace_id)
+                    completion = event.completion
+                    if completion.trace_id != record.trace_id:
+                        completion = completion.replace(trace_id=record.trace_id)
+                        event = StreamEnd(completion)
                     record.succeed(completion)
                     self._notify(record)
-                    event = StreamEnd(completion)
                 yield event
         except BaseException as exc:
             if not record.ended:

@@ -12,11 +12,10 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import operator
 import queue
 import threading
-import time
 import warnings
-from dataclasses import asdict
 from typing import Any
 
 from llmswitch.calls import CallRecord, new_trace_id
@@ -36,6 +35,7 @@ from llmswitch.results import Completion
 log = logging.getLogger("llmswitch.ledger")
 _STOP = object()
 TRACE_COLUMNS = tuple(TraceRecord.__dataclass_fields__)
+_trace_row = operator.attrgetter(*TRACE_COLUMNS)  # a row tuple without asdict's deep copy
 
 
 class LedgerFullWarning(UserWarning):
@@ -51,6 +51,8 @@ class Ledger:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        """Cuts the writer's gathering wait short: a full batch, `flush` or `close`."""
         self._closed = False
         self.dropped = 0
         """Attempt rows lost: queue full, or a batch that could not be written twice."""
@@ -111,6 +113,8 @@ class Ledger:
         self._ensure_writer()
         try:
             self._queue.put_nowait((record, extra))
+            if self._queue.qsize() >= self.config.batch_size:
+                self._wake.set()
         except queue.Full:
             count = max(1, len(record.attempts))
             self.dropped += count
@@ -184,14 +188,15 @@ class Ledger:
             self._queue.task_done()
             return batch, True
         batch.append(first)
-        # Gather for up to one flush interval, so a steady trickle of requests is written in a
-        # few large transactions instead of one small commit each.
-        until = time.monotonic() + self.config.flush_interval
+        # Let rows gather for up to one flush interval, so a steady trickle of requests is
+        # written in a few large transactions, and without waking up per row: each wake-up
+        # would cost the request path a thread switch (a GIL handoff).
+        if self._queue.qsize() < self.config.batch_size - 1:
+            self._wake.wait(self.config.flush_interval)
+        self._wake.clear()
         while len(batch) < self.config.batch_size:
-            remaining = until - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else (
-                    self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP:
@@ -206,7 +211,7 @@ class Ledger:
         for record, extra in batch:
             rows.extend(attempt_rows(record))
             if self.config.traces:
-                traces.append(tuple(asdict(trace_record(record, extra)).values()))
+                traces.append(_trace_row(trace_record(record, extra)))
         db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
         self.written += len(rows)
 
@@ -214,6 +219,7 @@ class Ledger:
     def flush(self) -> None:
         """Wait until everything queued so far is written."""
         if self._thread is not None and self._thread.is_alive():
+            self._wake.set()
             self._queue.join()
 
     def close(self) -> None:
@@ -224,6 +230,7 @@ class Ledger:
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
+            self._wake.set()
             thread.join()
         atexit.unregister(self.close)
 

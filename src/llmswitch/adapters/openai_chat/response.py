@@ -22,6 +22,8 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+_UNPARSED: Any = object()
+
 ERROR_FINISH_REASONS = frozenset({"error", "insufficient_system_resource"})
 """Finish reasons that mean the provider failed mid-answer (OpenRouter, DeepSeek)."""
 
@@ -72,9 +74,11 @@ def _dumps(value: Any) -> str:
     return "{}" if value is None else json.dumps(value)
 
 
-def parse_response(body: bytes) -> tuple[Reply, Mapping[str, Any] | None]:
-    """The reply, plus the error object if a 200 body carried one (OpenRouter does)."""
-    data = body_json(body)
+def parse_response(body: bytes, data: Any = _UNPARSED) -> tuple[Reply, Mapping[str, Any] | None]:
+    """The reply, plus the error object if a 200 body carried one (OpenRouter does).
+    `data`: the body already parsed (`body_json`), when the caller has it."""
+    if data is _UNPARSED:
+        data = body_json(body)
     if not isinstance(data, dict):
         raise ResponseError(f"the response is not a JSON object: {body_snippet(body)!r}")
     error = data.get("error")

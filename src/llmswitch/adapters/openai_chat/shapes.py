@@ -81,13 +81,14 @@ def parse_any(body: bytes) -> Reply:
         for frame in [*decoder.feed(body), *decoder.close()]:
             parser.feed(frame)
         return parser.finish()
-    if is_responses_object(body_json(body)):
+    data = body_json(body)
+    if is_responses_object(data):
         from llmswitch.adapters.openai_responses.response import (
             parse_response as parse_responses,
         )
 
         return parse_responses(body)
-    reply, error = parse_response(body)
+    reply, error = parse_response(body, data)
     if error is not None:
         raise error_from_object(error, None)
     return reply
