@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -154,7 +154,7 @@ class MemoryRateStore:
                 wait = _wait_ms(entries, now, limit, tokens)
                 return RateRefusal(limit, wait / 1000, entries.count, entries.used)
             logs.append(entries)
-        hold = RateHold(os.urandom(8).hex(), tuple(limits), tokens)
+        hold = RateHold(f"{random.getrandbits(64):016x}", tuple(limits), tokens)
         live = []
         for entries in logs:
             entry = [now, hold.id, tokens, True]
@@ -249,7 +249,7 @@ class MemoryBudgetStore:
         b = await self.seeded(bucket, seed)
         if b.spent + b.reserved + amount > budget:
             return BudgetRefusal(b.spent, b.reserved)
-        hold = BudgetHold(bucket, os.urandom(8).hex(), amount)
+        hold = BudgetHold(bucket, f"{random.getrandbits(64):016x}", amount)
         b.reserved += amount
         b.holds.add(hold.id)
         return hold

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -348,7 +348,7 @@ class RedisLimits(_Scripts):
     async def admit(self, limits: Sequence[Limit], tokens: int, ask: BudgetAsk | None
                     ) -> Holds | RateRefusal | BudgetRefusal:
         """Take every limit and the budget reservation at once, or refuse."""
-        hold_id = os.urandom(12).hex()
+        hold_id = f"{random.getrandbits(96):024x}"
         keys = _rate_keys(limits)
         args: list[Any] = [self.now(), WINDOW_MS, tokens, hold_id, len(limits)]
         for limit in limits:
@@ -498,7 +498,7 @@ class RedisBreakerStore(_Scripts):
 
     async def allow(self, key: str, policy: BreakerPolicy) -> Ticket | None:
         """`closed`, this replica's probe token (half-open), or `None` (open)."""
-        token = "probe:" + os.urandom(8).hex()
+        token = "probe:" + f"{random.getrandbits(64):016x}"
         try:
             got = await self._allow(keys=self._keys(key)[:1], args=[
                 self.now(), int(policy.cooldown * 1000), self.probe_lease_ms, token])
@@ -512,7 +512,7 @@ class RedisBreakerStore(_Scripts):
         try:
             await self._record(keys=self._keys(key), args=[
                 self.now(), ticket, 1 if ok else 0, policy.failures, policy.error_rate,
-                int(policy.window * 1000), policy.min_calls, os.urandom(8).hex()])
+                int(policy.window * 1000), policy.min_calls, f"{random.getrandbits(64):016x}"])
         except Exception as exc:
             self._failed(exc)
 
