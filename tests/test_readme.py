@@ -127,6 +127,10 @@ def test_every_block_is_run_or_marked() -> None:
         assert block.lang in RUNNABLE, (
             f"{block.id}: a ```{block.lang} block is not run by tests/test_readme.py; "
             "make it runnable or mark it <!-- not-run: why --> or <!-- needs: key -->")
+        if block.lang == "":
+            assert any(line.startswith("llmswitch ") for line in block.body.splitlines()), (
+                f"{block.id}: a plain block is checked as an `llmswitch ...` synopsis and this "
+                "one has none; give it a language or a marker")
 
 
 def test_the_block_finder_sees_markers() -> None:
