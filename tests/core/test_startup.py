@@ -1,6 +1,6 @@
 """Start-up stays lazy: what `import llmswitch` and `llmswitch --help` load (not how fast: that
 is benchmarks/startup.py's job), the help text they print without importing commands, and the
-catalog parsed by libyaml's loader when PyYAML has it."""
+shipped catalog read from JSON compiled from its YAML."""
 
 from __future__ import annotations
 
@@ -71,10 +71,22 @@ def test_help_lists_every_existing_command() -> None:
         assert (f"  {name} " in text) == _exists(name)
 
 
-def test_the_shipped_catalog_is_read_with_the_c_loader_when_available() -> None:
-    from llmswitch.catalog import catalog
+def test_the_shipped_json_is_the_compiled_yaml() -> None:
+    from llmswitch.catalog.compile import COMPILED, SOURCE, compile_catalog
 
-    if hasattr(yaml, "CSafeLoader"):
-        assert catalog._LOADER is yaml.CSafeLoader
-    text = (catalog.resources.files("llmswitch.catalog") / "data" / catalog.DATA_FILE).read_text()
-    assert yaml.load(text, Loader=catalog._LOADER) == yaml.safe_load(text)
+    assert COMPILED.read_text("utf-8") == compile_catalog(SOURCE.read_text("utf-8")), (
+        "models.json is stale: run `python -m llmswitch.catalog.compile`")
+
+
+def test_the_shipped_catalog_is_read_from_json_with_the_yamls_cards() -> None:
+    from llmswitch.catalog.catalog import _shipped_cards, parse_catalog
+    from llmswitch.catalog.compile import SOURCE
+
+    from_yaml = parse_catalog(yaml.safe_load(SOURCE.read_text("utf-8")), source="yaml")
+    assert list(_shipped_cards()) == from_yaml
+    assert len(from_yaml) > 40
+
+
+def test_the_catalog_loads_without_yaml() -> None:
+    loaded = _loaded_after("from llmswitch.catalog import Catalog; Catalog.shipped()")
+    assert "yaml" not in loaded

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from llmswitch.catalog.card import ModelCard
 from llmswitch.errors import ConfigError
 
 DATA_FILE = "models.yaml"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's loader when PyYAML was built with it (4x faster on the shipped catalog)."""
+"""The shipped catalog's source; the package reads `models.json`, compiled from it
+(`python -m llmswitch.catalog.compile`; a test keeps the two equal)."""
+COMPILED_FILE = "models.json"
 
 
 class Catalog:
@@ -82,9 +83,8 @@ class Catalog:
 
 @functools.cache
 def _shipped_cards() -> tuple[ModelCard, ...]:
-    text = resources.files("llmswitch.catalog").joinpath("data", DATA_FILE).read_text("utf-8")
-    data = yaml.load(text, Loader=_LOADER)  # a safe loader (C or pure Python)
-    return tuple(parse_catalog(data, source=f"llmswitch/catalog/data/{DATA_FILE}"))
+    text = resources.files("llmswitch.catalog").joinpath("data", COMPILED_FILE).read_text("utf-8")
+    return tuple(parse_catalog(json.loads(text), source=f"llmswitch/catalog/data/{DATA_FILE}"))
 
 
 def parse_catalog(data: Any, source: str) -> list[ModelCard]:
