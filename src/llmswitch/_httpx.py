@@ -1,9 +1,10 @@
-"""Import httpx without its command-line client.
+"""httpx, imported without its command-line client: `from llmswitch._httpx import httpx`.
 
 httpx's package imports `httpx._main` (click, rich and pygments: ~50 ms of CPU at start-up)
 whenever those are installed, only to offer `httpx.main`, which llmswitch never calls. The first
 import of httpx made here skips it; afterwards nothing is left blocked, so an explicit
-`import httpx._main` still works. `llmswitch.providers` imports this module before httpx.
+`import httpx._main` still works. Only the modules that use httpx (the httpx transport, the
+local model's transport) import it through here, so code paths without httpx never load it.
 """
 
 import sys
@@ -22,3 +23,7 @@ def import_httpx_without_cli() -> None:
 
 
 import_httpx_without_cli()
+
+import httpx  # noqa: E402  # the module imported just above
+
+__all__ = ["httpx"]

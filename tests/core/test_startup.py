@@ -49,9 +49,13 @@ def test_help_imports_no_command_and_no_heavy_dependency() -> None:
 
 
 def test_httpx_is_imported_without_its_command_line_client() -> None:
-    loaded = _loaded_after("from llmswitch import Switch")
+    loaded = _loaded_after("import llmswitch.providers.httpx_transport\n"
+                           "import llmswitch.local.transport")
     assert "httpx" in loaded
     assert "httpx._main" not in loaded and "pygments" not in loaded
+    # nothing stays blocked: an explicit import of httpx's CLI still works afterwards
+    loaded = _loaded_after("from llmswitch._httpx import httpx\nimport httpx._main")
+    assert "httpx._main" in loaded
 
 
 @pytest.mark.parametrize("name", [n for n in COMMANDS if _exists(n)])

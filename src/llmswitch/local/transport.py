@@ -24,8 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
+from llmswitch._httpx import httpx  # httpx without its CLI (see that module)
 from llmswitch.local.engine import LocalModelError, LocalModelMissingError, get_engine
 from llmswitch.local.paths import default_smollm2_path
 

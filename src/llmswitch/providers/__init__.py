@@ -1,6 +1,5 @@
 """Providers: who we talk to (credentials, base URL, HTTP client). No translation here."""
 
-import llmswitch._httpx  # noqa: F401  # first: httpx without its CLI (see that module)
 from llmswitch.providers.http_model import HttpModel, UnknownPriceWarning
 from llmswitch.providers.provider import Provider
 from llmswitch.providers.specs import SPECS, ProviderSpec, base_url_env

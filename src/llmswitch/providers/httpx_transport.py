@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-import httpx
-
+from llmswitch._httpx import httpx  # httpx without its CLI (see that module)
 from llmswitch.errors import (
     ConfigError,
     ConnectionError,
