@@ -47,6 +47,7 @@ def _ping(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("redis", reason="the redis client is missing (extra gateway)")
     url = os.environ.get(REDIS_ENV)
     if url:
         yield url
@@ -55,7 +56,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:
         pytest.skip(f"Redis tests need redis-server (apt-get install redis-server) or {REDIS_ENV}"
                     " (run .ci/redis.sh)")
-    pytest.importorskip("redis", reason="the redis client is missing (extra gateway)")
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(

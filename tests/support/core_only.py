@@ -20,7 +20,7 @@ import pytest
 EXTRA_MODULES = {
     "numpy": "router", "scipy": "router", "sklearn": "router", "pyarrow": "router",
     "botocore": "bedrock", "tiktoken": "tokens", "quicktok_v1": "tokens", "xllamacpp": "local",
-    "matplotlib": "plot", "opentelemetry": "otel", "psycopg": "postgres",
+    "matplotlib": "plot", "opentelemetry": "otel", "psycopg": "postgres", "redis": "gateway",
 }
 # Tests that reach an extra only inside a subprocess or a server, where no import error gets to
 # the test: (node-id fragments that must all match, extra).
