@@ -8,13 +8,14 @@ then, pinned to core 1, sends the harness's `fast_json` body N times (C concurre
 - `app`: the whole gateway app called as ASGI (body read, parse, key check, limits, the same
   `Switch.complete`, render, headers, metrics, access log), no HTTP server,
 - `app-no-obs`: the app with metrics and the access log off (their cost = app - this),
-- `switch-fake` / `app-fake`: the same two over a fake model that answers at once (no HTTP):
-  `app-fake - switch-fake` is the gateway's own cost per request, free of the engine's.
+- `switch-fake` / `app-fake` / `app-no-obs-fake`: the same over a fake model that answers at
+  once (no HTTP): `app-fake - switch-fake` is the gateway's own cost, free of the engine's.
 
 CPU µs per request = process CPU time (threads included: the ledger writer) / requests.
 `--profile` prints a cProfile of the `app` point (top functions by own time).
 
-    .venv/bin/python benchmarks/gateway/app_cost.py [--requests 4000] [--conc 64] [--profile]
+    .venv/bin/python benchmarks/gateway/app_cost.py [--requests 4000] [--conc 64] [--stream]
+                                                    [--kinds engine,app] [--profile]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ BODY = json.dumps({"model": "mock-fast", "messages": [
                                 "its added latency matters for interactive chat applications."}],
     "temperature": 0.2, "max_tokens": 128}).encode()
 KEY = "sk-bench-1234"
+STREAM_BODY = json.dumps({**json.loads(BODY), "stream": True,
+                          "stream_options": {"include_usage": True}}).encode()
 
 
 def free_port() -> int:
@@ -68,7 +71,8 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def asgi_call(app: Any) -> int:
+async def asgi_call(app: Any, stream: bool = False) -> int:
+    body = STREAM_BODY if stream else BODY
     sent = False
     status = 0
 
@@ -76,7 +80,7 @@ async def asgi_call(app: Any) -> int:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # never disconnects
         raise AssertionError
 
@@ -88,7 +92,7 @@ async def asgi_call(app: Any) -> int:
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
              "headers": [(b"host", b"gw"), (b"content-type", b"application/json"),
                          (b"authorization", f"Bearer {KEY}".encode()),
-                         (b"content-length", str(len(BODY)).encode())],
+                         (b"content-length", str(len(body)).encode())],
              "client": ("127.0.0.1", 5555)}
     await app(scope, receive, send)
     return status
@@ -109,15 +113,16 @@ async def drive(call: Any, n: int, conc: int) -> tuple[float, float]:
     return (cpu() - c0) / n * 1e6, n / (time.perf_counter() - t0)
 
 
-async def point(kind: str, port: int, n: int, conc: int, profile: bool) -> dict[str, Any]:
+async def point(kind: str, port: int, n: int, conc: int, profile: bool,
+                stream: bool = False) -> dict[str, Any]:
     from llmswitch.gateway.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config(port, Path(tmp))
-        if kind == "app-no-obs":
+        if kind.startswith("app-no-obs"):
             cfg["gateway"]["access_log"] = False
         env = {"LLMSWITCH_ADMIN_KEY": KEY}
-        if kind.endswith("-fake"):
+        if kind.endswith("fake"):
             from llmswitch import Switch
             from llmswitch.testing import FakeModel
 
@@ -126,16 +131,22 @@ async def point(kind: str, port: int, n: int, conc: int, profile: bool) -> dict[
             app = create_app(switch=Switch(cfg, models={"mock-fast": fake}), env=env)
         else:
             app = create_app(cfg, env=env)
-        if kind == "app-no-obs":
+        if kind.startswith("app-no-obs"):
             app.metrics.observe = lambda *a, **k: None  # type: ignore[method-assign]
         messages = [{"role": "system", "content": "You are a helpful assistant."},
                     {"role": "user", "content": "Explain what an LLM gateway does."}]
 
         async def engine() -> None:
-            await app.switch.complete("mock-fast", messages, temperature=0.2, max_tokens=128)
+            if stream:
+                async for _ in app.switch.stream("mock-fast", messages, temperature=0.2,
+                                                 max_tokens=128):
+                    pass
+            else:
+                await app.switch.complete("mock-fast", messages, temperature=0.2,
+                                          max_tokens=128)
 
         async def through_app() -> None:
-            assert await asgi_call(app) == 200
+            assert await asgi_call(app, stream) == 200
 
         call = engine if kind in ("engine", "switch-fake") else through_app
         prof = cProfile.Profile() if profile else None
@@ -158,6 +169,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--kinds", default="engine,app,app-no-obs")
+    ap.add_argument("--stream", action="store_true", help="the streamed body (SSE)")
     args = ap.parse_args()
     port = free_port()
     mock = subprocess.Popen(["taskset", "-c", "0", sys.executable,
@@ -175,14 +187,15 @@ def main() -> None:
         for _ in range(args.rounds):
             for kind in args.kinds.split(","):
                 r = runner(point(kind, port, args.requests, args.conc, args.profile
-                                 and kind.startswith("app")))
+                                 and kind.startswith("app"), args.stream))
                 results.setdefault(kind, []).append(r)
         for kind, rs in results.items():
             us = sorted(r["cpu_us_per_req"] for r in rs)
             rps = sorted(r["rps"] for r in rs)
             print(json.dumps({"kind": kind, "cpu_us_per_req_median": us[len(us) // 2],
                               "cpu_us_range": [us[0], us[-1]], "rps_median": rps[len(rps) // 2],
-                              "requests": args.requests, "conc": args.conc}))
+                              "requests": args.requests, "conc": args.conc,
+                              "stream": args.stream}))
     finally:
         mock.terminate()
         mock.wait(10)

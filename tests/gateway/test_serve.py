@@ -242,6 +242,33 @@ async def test_sigterm_drains_a_running_stream_flushes_the_ledger_and_exits_0(
     assert access_lines(tmp_path / "access.jsonl")[-1]["trace_id"] == trace_id
 
 
+async def test_a_stream_longer_than_the_drain_ends_with_an_error_event_and_a_ledger_row(
+        tmp_path: Path) -> None:
+    async with MockUpstream(drip_s=1.0) as upstream:
+        upstream.script("slow", ["drip"])
+        config = gateway_config(tmp_path, upstream, drain_seconds=1)
+        async with serving("--config", config, env=UP_ENV) as gw:
+            async with httpx.AsyncClient(base_url=gw.url, timeout=60) as http, http.stream(
+                    "POST", "/v1/chat/completions", json={
+                        "model": "slow", "stream": True,
+                        "messages": [{"role": "user", "content": "hi"}]}) as response:
+                trace_id = response.headers["x-llmswitch-trace-id"]
+                body = ""
+                async for chunk in response.aiter_text():
+                    if not body:
+                        gw.proc.send_signal(signal.SIGTERM)
+                    body += chunk
+            status = await gw.stop()
+    assert status == 0, gw.log
+    assert "[DONE]" not in body  # not a clean end
+    error = json.loads(body.strip().splitlines()[-1].removeprefix("data: "))
+    assert error["error"]["code"] == "unavailable"
+    assert "shutting down" in error["error"]["message"]
+    rows = ledger_rows(tmp_path, trace_id)
+    assert [r["status"] for r in rows] == ["cancelled"]
+    assert rows[0]["output_tokens"] > 0
+
+
 async def test_slow_loris_is_dropped_while_others_are_served(tmp_path: Path) -> None:
     async with MockUpstream() as upstream:
         config = gateway_config(tmp_path, upstream, header_timeout=1)

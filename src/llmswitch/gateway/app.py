@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -194,7 +195,9 @@ class Gateway:
             out.key_id, out.key_name = principal.key_id or "", principal.name or ""
             principal.check_model(call.model)
             admission = await self.limits.admit(principal, call, self._estimator(call))
-            trace_id = out.trace_id = os.urandom(16).hex()
+            # an id, not a secret: no getrandom() syscall, which releases the GIL to the
+            # ledger's writer thread in the middle of the request
+            trace_id = out.trace_id = f"{random.getrandbits(128):032x}"
             self._ended[trace_id] = None
             if self.access_log.content:
                 out.prompt = _content(call)
