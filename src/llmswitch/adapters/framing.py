@@ -78,6 +78,11 @@ class SSEDecoder(FrameDecoder):
         """Cut the pending text plus `text` into lines; keep the unfinished last one."""
         self._pending.append(text)
         block = "".join(self._pending)
+        if "\r" not in block:  # LF only (nearly every server): one C-level split
+            *lines, tail = block.split("\n")
+            self._pending = [tail] if tail else []
+            self._cr_tail = False
+            return [e for e in map(self._line, lines) if e is not None]
         out: list[SSEEvent] = []
         pos = 0
         for match in _EOL.finditer(block):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmswitch._json import loads
 from llmswitch.errors import (
     AuthenticationError,
     BadRequestError,
@@ -68,7 +68,7 @@ def _http_date(text: str, now: float) -> float | None:
 def body_json(body: bytes) -> Any:
     """The body parsed as JSON, or `None` when it is not JSON."""
     try:
-        return json.loads(body)
+        return loads(body)  # orjson when it agrees with json (llmswitch/_json.py)
     except (ValueError, UnicodeDecodeError):
         return None
 

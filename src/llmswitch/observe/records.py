@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmswitch._json import dumps_text
 from llmswitch.calls import ATTEMPT_ID
 from llmswitch.observe.trace import Span
 from llmswitch.request import Request
@@ -124,7 +125,7 @@ def trace_record(record: CallRecord, extra: dict[str, Any] | None = None) -> Tra
         model=served.attributes.get("gen_ai.request.model") if served else None,
         cost_usd=sum(known) if known else None,
         duration_ms=float(data["duration_ms"]) or record.duration_ms,
-        trace_json=json.dumps(data, default=str, ensure_ascii=False),
+        trace_json=dumps_text(data),
         key_id=record.tags.get("key_id"),
         run_id=record.tags.get("run_id"),
         tags=_tags_json(record.tags),

@@ -6,10 +6,11 @@ import asyncio
 import json
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from llmswitch.adapters.base import Adapter, HttpCall, Reply, StreamParser, Target
+from llmswitch.adapters.framing import FrameDecoder
 from llmswitch.adapters.http_errors import body_snippet
 from llmswitch.calls import ATTEMPT_ID, current_call, interruption_status, is_interruption
 from llmswitch.capabilities import prepare_request
@@ -76,10 +77,7 @@ class HttpModel(Model):
         span = self._span(request)
         started = time.perf_counter()
         try:
-            request, emulated = prepare_request(request, self.target.card)
-            if emulated:
-                span.attributes["llmswitch.emulated"] = emulated
-            call = self.adapter.build(request, self.target, stream=False)
+            request, call = self._prepared(request, span, stream=False)
             limit = self.attempt_limit(request)
             response, body, ttft = await _Budget(limit).run(
                 self._exchange(call, span, limit, started))
@@ -114,27 +112,29 @@ class HttpModel(Model):
         started = time.perf_counter()
         ttft: float | None = None
         parser = self.adapter.stream_parser(request, self.target)
-        reply: Reply | None = None
         delivered: list[str] = []  # text and tool-call pieces, to estimate a cut stream's usage
         try:
-            request, emulated = prepare_request(request, self.target.card)
-            if emulated:
-                span.attributes["llmswitch.emulated"] = emulated
-            call = self.adapter.build(request, self.target, stream=True)
+            request, call = self._prepared(request, span, stream=True)
             budget = _Budget(self.attempt_limit(request))
             stall = min(self.provider.config.stall_timeout, budget.seconds)
             response = await budget.run(self._send(call, span, stall))
             try:
-                async for item in self._events(response, parser, budget):
-                    if isinstance(item, Reply):
-                        reply = item
-                        continue
-                    if isinstance(item, TextDelta | ToolCallDelta):
-                        delivered.append(item.text if isinstance(item, TextDelta)
-                                         else (item.name or "") + item.arguments)
+                source = await self._opening(response, budget)
+                ended = False
+                while not ended:  # one loop, not a generator per layer: this runs per token
+                    events, ended = await self._next_events(source, response, parser, budget)
+                    for item in events:
+                        if isinstance(item, TextDelta):
+                            delivered.append(item.text)
+                        elif isinstance(item, ToolCallDelta):
+                            delivered.append((item.name or "") + item.arguments)
+                        else:
+                            yield item
+                            continue
                         if ttft is None:
                             ttft = _ms(started)
-                    yield item
+                        yield item
+                reply = source if isinstance(source, Reply) else parser.finish()
             finally:
                 await response.aclose()
         except BaseException as exc:
@@ -145,37 +145,42 @@ class HttpModel(Model):
             if error is exc:
                 raise
             raise error from exc
-        assert reply is not None
         yield UsageUpdate(reply.usage)
         yield StreamEnd(self._completion(reply, span, started, ttft))
 
-    async def _events(
-        self, response: HttpResponse, parser: StreamParser, budget: _Budget
-    ) -> AsyncIterator[StreamEvent | Reply]:
-        """Decode a streamed response into events, then the reply (or raise)."""
+    def _prepared(self, request: Request, span: Span, stream: bool) -> tuple[Request, HttpCall]:
+        """The request as sent (capabilities emulated where needed) and its HTTP call."""
+        request, emulated = prepare_request(request, self.target.card)
+        if emulated:
+            span.attributes["llmswitch.emulated"] = emulated
+        return request, self.adapter.build(request, self.target, stream=stream)
+
+    async def _opening(self, response: HttpResponse, budget: _Budget) -> FrameDecoder | Reply:
+        """The decoder for a streamed response; the reply when the server answered in one
+        piece; raises for an error status or a page that is not a stream."""
         if response.status >= 400:
             body = await budget.run(response.read())
             raise self.adapter.error(response.status, response.headers, body, self.target)
         content_type = response.headers.get("content-type", "").lower()
         if content_type.startswith("application/json") and self.adapter.plain_json_stream:
             # The server ignored `stream: true` and answered in one piece.
-            reply = self.adapter.parse(await budget.run(response.read()), self.target)
-            for event in _replay_reply(reply):
-                yield event
-            yield reply
-            return
+            return self.adapter.parse(await budget.run(response.read()), self.target)
         if content_type.startswith("text/html"):
             body = await budget.run(response.read())
             raise ResponseError(f"expected a stream, got {content_type}: {body_snippet(body)!r}")
-        decoder = self.adapter.decoder(content_type)
-        while chunk := await budget.run(response.chunk()):
-            for frame in decoder.feed(chunk):
-                for event in parser.feed(frame):
-                    yield event
-        for frame in decoder.close():
-            for event in parser.feed(frame):
-                yield event
-        yield parser.finish()
+        return self.adapter.decoder(content_type)
+
+    @staticmethod
+    async def _next_events(source: FrameDecoder | Reply, response: HttpResponse,
+                           parser: StreamParser, budget: _Budget
+                           ) -> tuple[Iterable[StreamEvent], bool]:
+        """The events of the next piece of the body (parsed as they are taken, so the events
+        before a frame that raises are delivered first), and whether the body is done."""
+        if isinstance(source, Reply):
+            return _replay_reply(source), True
+        chunk = await budget.run(response.chunk())
+        frames = source.feed(chunk) if chunk else source.close()
+        return (event for frame in frames for event in parser.feed(frame)), not chunk
 
     async def _exchange(self, call: HttpCall, span: Span, read_timeout: float,
                         started: float) -> tuple[HttpResponse, bytes, float]:

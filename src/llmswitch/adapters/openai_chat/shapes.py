@@ -8,10 +8,10 @@ shape, so read it rather than fail with "no choices".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from llmswitch._json import loads
 from llmswitch.adapters.base import Reply, StreamParser
 from llmswitch.adapters.framing import SSEDecoder, SSEEvent
 from llmswitch.adapters.http_errors import body_json
@@ -33,7 +33,7 @@ def is_responses_event(frame: SSEEvent) -> bool:
     if (frame.event or "").startswith("response."):
         return True
     try:
-        data = json.loads(frame.data)
+        data = loads(frame.data)
     except ValueError:
         return False
     return isinstance(data, Mapping) and str(data.get("type") or "").startswith("response.")

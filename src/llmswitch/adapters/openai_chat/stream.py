@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmswitch._json import loads
 from llmswitch.adapters.base import Reply, StreamParser
 from llmswitch.adapters.framing import SSEEvent
 from llmswitch.adapters.openai_chat.response import (
@@ -48,7 +49,7 @@ class ChatStreamParser(StreamParser):
             self._done = True
             return []
         try:
-            chunk = json.loads(data)
+            chunk = loads(data)
         except ValueError:
             raise ResponseError(f"malformed stream chunk: {data[:120]!r}") from None
         if not isinstance(chunk, dict):
