@@ -25,8 +25,7 @@ EXTRA_MODULES = {
 # Tests that reach an extra only inside a subprocess or a server, where no import error gets to
 # the test: (node-id fragments that must all match, extra).
 NEEDS_EXTRA: list[tuple[tuple[str, ...], str]] = [
-    (("tests/adapters/bedrock/test_end_to_end.py::test_cli",), "bedrock"),  # SigV4: botocore
-    (("tests/heldout_style/test_cli_replay.py::", "[bedrock/"), "bedrock"),
+    (("bedrock",), "bedrock"),  # Bedrock calls are signed (SigV4) by botocore
     (("tests/test_readme.py::",), "local"),  # the README's commands: the full install, local model
 ]
 _MISSING = re.compile(r"No module named '([\w.]+)'")
