@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,14 +124,13 @@ def test_approximation_is_within_a_third_of_the_real_count(kind: str) -> None:
     assert tokens.count_tokens(text, "anthropic/claude-sonnet-4-5") > 0
 
 
-def test_approximation_is_fast() -> None:
+def test_approximation_is_deterministic_and_scales_with_text() -> None:
+    # Its speed (well under 1 ms for 2k characters) is a benchmark's business, not a test's.
     text = (TEXTS["prose"] + TEXTS["german"] + TEXTS["chinese"])[:2000]
     card = CATALOG.get("anthropic/claude-sonnet-4-5")
-    runs = 200
-    started = time.perf_counter()
-    for _ in range(runs):
-        tokens.count_tokens(text, card)
-    assert (time.perf_counter() - started) / runs < 0.001
+    counts = {tokens.count_tokens(text, card) for _ in range(3)}
+    assert len(counts) == 1
+    assert tokens.count_tokens(text + text, card) > counts.pop()
 
 
 def test_family_factor_applies_to_claude() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from llmswitch.catalog.catalog import Catalog
@@ -107,11 +105,8 @@ def test_complexity_router_bands_and_speed() -> None:
     assert router.decide(req("hello")).chosen == "cheap"
     assert router.pick(0.5).target == "mid" and router.pick(0.99).target == "strong"
     text = req("Explain the trade-offs of this design. " * 40)
-    started = time.perf_counter()
-    for _ in range(200):
-        router.decide(text)
-    per_call_ms = (time.perf_counter() - started) * 1000 / 200
-    assert per_call_ms < 1.0
+    decision = router.decide(text)  # its speed is measured in benchmarks/patterns
+    assert decision.chosen == router.pick(decision.scores["complexity"]).target
     with pytest.raises(ValueError, match="last tier"):
         ComplexityRouter.parse([{"target": "a"}, {"below": 0.5, "target": "b"}])
     with pytest.raises(ValueError, match="above the previous"):

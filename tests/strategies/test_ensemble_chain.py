@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from llmswitch import Switch
+from llmswitch import Completion, Model, Request, Switch
 from llmswitch.errors import (
     AllAttemptsFailedError,
     ConfigError,
@@ -29,6 +28,31 @@ def trio(a: Any = "Yes.", b: Any = "yes", c: Any = "no", **kw: Any) -> dict[str,
             "c": FakeModel("c", [c], cost_per_call=0.03, **kw)}
 
 
+class Gauge:
+    """Counts calls in flight across models: `peak` proves (or rules out) overlap without
+    timing anything."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def wrap(self, models: dict[str, FakeModel]) -> dict[str, Model]:
+        return {name: Tracked(model, self) for name, model in models.items()}
+
+
+class Tracked(Model):
+    def __init__(self, inner: FakeModel, gauge: Gauge) -> None:
+        self.inner, self.gauge, self.name = inner, gauge, inner.name
+
+    async def complete(self, request: Request) -> Completion:
+        self.gauge.now += 1
+        self.gauge.peak = max(self.gauge.peak, self.gauge.now)
+        try:
+            return await self.inner.complete(request)
+        finally:
+            self.gauge.now -= 1
+
+
 async def test_vote_normalises_and_sums_cost() -> None:
     out = await Switch(ens(), models=trio()).complete("e", "Is water wet?")
     assert out.text == "Yes." and out.model == "a" and out.cost_usd == pytest.approx(0.06)
@@ -37,20 +61,19 @@ async def test_vote_normalises_and_sums_cost() -> None:
 
 
 async def test_members_run_in_parallel_with_bounded_concurrency() -> None:
-    started = time.perf_counter()
-    await Switch(ens(), models=trio(delay=0.1)).complete("e", "q")
-    assert time.perf_counter() - started < 0.25
-    started = time.perf_counter()
-    await Switch(ens(concurrency=1), models=trio(delay=0.05)).complete("e", "q")
-    assert time.perf_counter() - started >= 0.15
+    gauge = Gauge()
+    await Switch(ens(), models=gauge.wrap(trio(delay=0.05))).complete("e", "q")
+    assert gauge.peak == 3
+    gauge = Gauge()
+    await Switch(ens(concurrency=1), models=gauge.wrap(trio(delay=0.05))).complete("e", "q")
+    assert gauge.peak == 1
 
 
 async def test_quorum_tolerates_failures_and_cancels_stragglers() -> None:
     models = trio(a=OverloadedError("busy"))
     models["c"] = FakeModel("c", ["late"], delay=2.0)
-    started = time.perf_counter()
     out = await Switch(ens(quorum=1, aggregate="vote"), models=models).complete("e", "q")
-    assert out.model == "b" and time.perf_counter() - started < 1.0
+    assert out.model == "b"
     names = [(s.name, s.status, s.attributes.get("llmswitch.cancelled"))
              for s in out.trace.children]  # type: ignore[union-attr]
     assert ("chat a", "error", None) in names and ("cancel c", "ok", "quorum reached") in names
@@ -72,10 +95,8 @@ async def test_quorum_unreachable_is_an_error() -> None:
 async def test_timeout_per_member() -> None:
     models = trio(b=OverloadedError("down"))
     models["c"] = FakeModel("c", ["slow"], delay=1.0)
-    started = time.perf_counter()
     with pytest.raises(AllAttemptsFailedError, match="only 1 of 3") as info:
         await Switch(ens(timeout=0.05, quorum=2), models=models).complete("e", "q")
-    assert time.perf_counter() - started < 0.5
     assert any(isinstance(e, CallTimeout) for e in info.value.errors)
 
 
@@ -149,9 +170,9 @@ async def test_chain_runs_steps_and_feeds_outputs_forward() -> None:
 async def test_independent_steps_run_in_parallel() -> None:
     steps = [{"name": n, "target": n, "prompt": "{input}"} for n in ("a", "b", "c")]
     steps.append({"name": "join", "target": "a", "prompt": "{a}{b}{c}"})
-    started = time.perf_counter()
-    await Switch(chain(steps), models=trio(delay=0.1)).complete("ch", "q")
-    assert time.perf_counter() - started < 0.35
+    gauge = Gauge()
+    await Switch(chain(steps), models=gauge.wrap(trio(delay=0.05))).complete("ch", "q")
+    assert gauge.peak == 3
 
 
 async def test_step_failure_names_route_and_step() -> None:
