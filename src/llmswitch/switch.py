@@ -218,16 +218,18 @@ class Switch:
         self._live[trace_id] = record
         return record
 
-    def estimate(self, model: str | None, messages: MessagesInput, /, **kw: Any
-                 ) -> CallEstimate:
+    def estimate(self, model: str | None, messages: MessagesInput, /, *,
+                 default_max_output: int | None = None, **kw: Any) -> CallEstimate:
         """What asking `model` would cost at most, before asking: input tokens counted by the
-        tokenizer, the maximum output (`max_tokens`, else the models' limit) and the cost of
-        both at the dearest model the name can be served by (`None` if a price is unknown)."""
-        from llmswitch.estimate import estimate_call
+        tokenizer, the maximum output (`max_tokens`, else the models' limit, else
+        `default_max_output`) and the cost of both at the dearest model the name can be served
+        by (`None` if a price is unknown)."""
+        from llmswitch.estimate import DEFAULT_MAX_OUTPUT, estimate_call
 
         name = model or self.config.default_model
         self.model(name)  # an unknown name fails here, with suggestions
-        return estimate_call(name, self.request(messages, **kw), self.config, self.catalog)
+        return estimate_call(name, self.request(messages, **kw), self.config, self.catalog,
+                             default_max_output or DEFAULT_MAX_OUTPUT)
 
     def live_call(self, trace_id: str) -> CallRecord | None:
         """The record of a call still running (by its trace id): its attempts so far, e.g. the
