@@ -27,6 +27,7 @@ from llmswitch.observe.records import (
     TraceRecord,
     attempt_rows,
     content_attributes,
+    served_attempt,
     trace_record,
 )
 from llmswitch.request import Request
@@ -209,9 +210,10 @@ class Ledger:
         rows: list[tuple[Any, ...]] = []
         traces: list[tuple[Any, ...]] = []
         for record, extra in batch:
-            rows.extend(attempt_rows(record))
+            attempts, served = record.all_attempts(), served_attempt(record)
+            rows.extend(attempt_rows(record, attempts, served))
             if self.config.traces:
-                traces.append(_trace_row(trace_record(record, extra)))
+                traces.append(_trace_row(trace_record(record, extra, attempts, served)))
         db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
         self.written += len(rows)
 

@@ -25,6 +25,8 @@ COLUMNS = (
 """An attempt row's columns. `status`: ok, error, cut (a stream that failed after its first
 token), cancelled, abandoned (the caller stopped reading). `request_id` is the call's trace id."""
 
+_UNKNOWN: Any = object()
+
 TAG_COLUMNS = ("key_id", "run_id")
 """Tags that get their own (indexed) columns besides the `tags` JSON."""
 
@@ -47,13 +49,17 @@ class TraceRecord:
     tags: str | None = None
 
 
-def attempt_rows(record: CallRecord) -> list[tuple[Any, ...]]:
+def attempt_rows(record: CallRecord, attempts: list[Span] | None = None,
+                 served: Any = _UNKNOWN) -> list[tuple[Any, ...]]:
     """Ledger rows (in `COLUMNS` order) for every attempt of a call: those in its trace tree
-    and those registered by provider models that the tree does not hold (cancelled branches)."""
-    attempts = record.all_attempts()
+    and those registered by provider models that the tree does not hold (cancelled branches).
+    `attempts` (`record.all_attempts()`) and `served` may be passed when already known."""
+    if attempts is None:
+        attempts = record.all_attempts()
     if not attempts:
         return []
-    served = _served(record)
+    if served is _UNKNOWN:
+        served = served_attempt(record)
     tags = _tags_json(record.tags)
     key_id, run_id = (record.tags.get(k) for k in TAG_COLUMNS)
     rows = []
@@ -81,7 +87,7 @@ def attempt_rows(record: CallRecord) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _served(record: CallRecord) -> Span | None:
+def served_attempt(record: CallRecord) -> Span | None:
     """The attempt whose answer the caller got (the last successful one in the tree)."""
     if record.completion is None or record.completion.trace is None:
         return None
@@ -102,9 +108,12 @@ def content_attributes(request: Request, output: str | None) -> dict[str, Any]:
     return out
 
 
-def trace_record(record: CallRecord, extra: dict[str, Any] | None = None) -> TraceRecord:
+def trace_record(record: CallRecord, extra: dict[str, Any] | None = None,
+                 attempts: list[Span] | None = None,
+                 served: Any = _UNKNOWN) -> TraceRecord:
     """The stored form of a call's trace (its public JSON, with optional extra root attributes
-    and the call's status: ok, error, cancelled or abandoned)."""
+    and the call's status: ok, error, cancelled or abandoned). `attempts` and `served` as for
+    `attempt_rows`."""
     trace = record.trace
     data: dict[str, Any] = trace.to_dict()
     data["trace_id"] = record.trace_id
@@ -112,8 +121,10 @@ def trace_record(record: CallRecord, extra: dict[str, Any] | None = None) -> Tra
         data["status"] = record.status
     if extra:
         data["attributes"] = {**data["attributes"], **extra}
-    attempts = record.all_attempts()
-    served = _served(record)
+    if attempts is None:
+        attempts = record.all_attempts()
+    if served is _UNKNOWN:
+        served = served_attempt(record)
     costs = [s.attributes.get("llmswitch.cost_usd") for s in attempts]
     known = [c for c in costs if isinstance(c, (int, float))]
     return TraceRecord(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 import warnings
@@ -78,9 +79,8 @@ class HttpModel(Model):
         started = time.perf_counter()
         try:
             request, call = self._prepared(request, span, stream=False)
-            limit = self.attempt_limit(request)
-            response, body, ttft = await _Budget(limit).run(
-                self._exchange(call, span, limit, started))
+            response, body, ttft = await _Budget(self.attempt_limit(request)).run(
+                self._exchange(call, span, started))
             if response.status >= 400:
                 raise self.adapter.error(response.status, response.headers, body, self.target)
             reply = self.adapter.parse(body, self.target)
@@ -182,10 +182,12 @@ class HttpModel(Model):
         frames = source.feed(chunk) if chunk else source.close()
         return (event for frame in frames for event in parser.feed(frame)), not chunk
 
-    async def _exchange(self, call: HttpCall, span: Span, read_timeout: float,
+    async def _exchange(self, call: HttpCall, span: Span,
                         started: float) -> tuple[HttpResponse, bytes, float]:
-        """Send and read the whole body: the response, the body and the time to the headers."""
-        response = await self._send(call, span, read_timeout)
+        """Send and read the whole body: the response, the body and the time to the headers.
+        No read timeout of the transport's own: a whole answer is silent until it is ready,
+        and the attempt's budget bounds it."""
+        response = await self._send(call, span, None)
         try:
             ttft = _ms(started)
             body = await response.read()
@@ -193,7 +195,8 @@ class HttpModel(Model):
             await response.aclose()
         return response, body, ttft
 
-    async def _send(self, call: HttpCall, span: Span, read_timeout: float) -> HttpResponse:
+    async def _send(self, call: HttpCall, span: Span,
+                    read_timeout: float | None) -> HttpResponse:
         transport = self.provider.transport()
         headers = {"content-type": "application/json", "accept": "application/json",
                    **self.provider.auth_headers(self.target.model), **call.headers}
@@ -368,6 +371,9 @@ def _replay_reply(reply: Reply) -> list[StreamEvent]:
     return events
 
 
+_NO_CONTEXT = contextvars.Context()
+
+
 class _Budget:
     """An attempt's time limit, spent only while waiting on the provider: applied to each
     await separately (never across a `yield`, so the consumer's time is not counted).
@@ -392,7 +398,9 @@ class _Budget:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         start = loop.time()
-        timer = loop.call_at(start + left, self._expire, task)
+        # No copy of the caller's context: a cancelled timer stays in the loop's heap for a
+        # while, and a copied context would keep the call's record and request alive with it.
+        timer = loop.call_at(start + left, self._expire, task, context=_NO_CONTEXT)
         try:
             return await awaitable
         except asyncio.CancelledError:
