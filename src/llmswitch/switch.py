@@ -120,7 +120,7 @@ class Switch:
     ) -> Completion:
         """Answer in one piece. `model` is `provider/model`, an alias, a route or `None`.
 
-        `tags` are stored with the call's ledger rows (`key_id`, `run_id` and `stream_id` get
+        `tags` are stored with the call's ledger rows (`key_id` and `run_id` get
         their own columns); `trace_id` (32 hex characters) names the call in the ledger and
         trace store, generated when not given, and is returned as `Completion.trace_id`.
         """
