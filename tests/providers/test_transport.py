@@ -207,7 +207,10 @@ class Canned:
         self.read_timeouts: list[float | None] = []
         self.closed = False
 
-    async def send(self, request: HttpRequest, *, read_timeout: float | None) -> Any:
+    async def send(self, request: HttpRequest, *, read_timeout: float | None,
+                   on_sent: Any = None) -> Any:
+        if on_sent is not None:
+            on_sent()
         self.seen.append(request)
         self.read_timeouts.append(read_timeout)
         return _CannedResponse(chat_json())
@@ -304,3 +307,27 @@ async def test_bedrock_sigv4_matches_what_went_over_the_wire() -> None:
     auth = SigV4Auth(Credentials("AKIDEXAMPLE", secret), service, region)
     assert parts["Signature"] == auth.signature(
         auth.string_to_sign(aws, auth.canonical_request(aws)), aws)
+
+
+async def test_the_attempt_counts_from_when_the_request_has_a_connection() -> None:
+    from llmswitch.providers.aiohttp_transport import AiohttpTransport
+    from llmswitch.providers.transport import ClientOptions
+
+    transport = AiohttpTransport(ClientOptions())
+    calls: list[str] = []
+    try:
+        async with Upstream() as up:
+            request = HttpRequest("POST", up.base_url + "/chat/completions",
+                                  {"content-type": "application/json"}, b"{}")
+            response = await transport.send(request, read_timeout=None,
+                                            on_sent=lambda: calls.append("sent"))
+            assert calls == ["sent"] and response.status == 200
+            assert json.loads(await response.read())["choices"]
+            await response.aclose()
+        refused = HttpRequest("POST", "http://127.0.0.1:9/v1/chat/completions", {}, b"{}")
+        with pytest.raises(ConnectionError):
+            await transport.send(refused, read_timeout=None,
+                                 on_sent=lambda: calls.append("refused"))
+        assert calls == ["sent"]  # never connected: the provider never saw it
+    finally:
+        await transport.aclose()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -36,8 +37,8 @@ class AiohttpTransport:
         self._connect_timeout = options.connect_timeout
         self._proxies = options.proxies
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=options.max_connections, limit_per_host=0,
-                                           ssl=options.ssl_context or True),
+            connector=_Connector(limit=options.max_connections, limit_per_host=0,
+                                 ssl=options.ssl_context or True),
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.connect_timeout),
             auto_decompress=True,
@@ -45,7 +46,8 @@ class AiohttpTransport:
         )
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
-    async def send(self, request: HttpRequest, *, read_timeout: float | None) -> HttpResponse:
+    async def send(self, request: HttpRequest, *, read_timeout: float | None,
+                   on_sent: Callable[[], None] | None = None) -> HttpResponse:
         """Send; return once the status and headers are in (typed errors on failure)."""
         try:
             url = _url(request.url)
@@ -53,6 +55,7 @@ class AiohttpTransport:
             raise _invalid_url(request.url, exc) from None
         proxy = (self._proxies.for_url(url.scheme, url.host or "")
                  if self._proxies is not None else None)
+        token = _ON_CONNECTED.set(on_sent)
         try:
             response = await self._session.request(
                 request.method, url, data=request.body or None, headers=request.headers,
@@ -62,6 +65,8 @@ class AiohttpTransport:
         except ValueError as exc:  # e.g. a header value with a line break
             raise ConfigError(f"cannot send the request to {request.url}: {exc}",
                               hint="check providers.<name>.base_url and headers") from exc
+        finally:
+            _ON_CONNECTED.reset(token)
         return AiohttpResponse(response, request.url, read_timeout)
 
     def _timeout(self, read_timeout: float | None) -> aiohttp.ClientTimeout:
@@ -79,6 +84,22 @@ class AiohttpTransport:
     def closed(self) -> bool:
         """Whether `aclose` ran."""
         return self._session.closed
+
+
+_ON_CONNECTED: ContextVar[Callable[[], None] | None] = ContextVar("llmswitch_on_connected",
+                                                                  default=None)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """Tells the request in flight when it has a connection: aiohttp writes a small request
+    at once after this, with no await in between, so from here on the provider sees it."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        callback = _ON_CONNECTED.get()
+        if callback is not None:
+            callback()
+        return connection
 
 
 class AiohttpResponse:

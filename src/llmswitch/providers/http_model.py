@@ -205,8 +205,17 @@ class HttpModel(Model):
             call.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         request = HttpRequest(call.method, url_with_query(url, call.query), headers, body)
         request = await self.provider.sign(request)
-        _register(span)  # from here on the provider may bill the attempt
-        return await transport.send(request, read_timeout=read_timeout)
+        registered = False
+
+        def sent() -> None:  # from here on the provider may bill the attempt
+            nonlocal registered
+            if not registered:
+                registered = True
+                _register(span)
+
+        response = await transport.send(request, read_timeout=read_timeout, on_sent=sent)
+        sent()  # a transport that does not report it: an answer proves the request went out
+        return response
 
     def _span(self, request: Request) -> Span:
         s = request.settings

@@ -7,7 +7,7 @@ request they see is the `httpx.Request` a real client would send (same headers a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from llmswitch._httpx import httpx  # httpx without its CLI (see that module)
 from llmswitch.errors import (
@@ -33,13 +33,17 @@ class HttpxTransport:
             trust_env=False,
         )
 
-    async def send(self, request: HttpRequest, *, read_timeout: float | None) -> HttpResponse:
-        """Send; return once the status and headers are in (typed errors on failure)."""
+    async def send(self, request: HttpRequest, *, read_timeout: float | None,
+                   on_sent: Callable[[], None] | None = None) -> HttpResponse:
+        """Send; return once the status and headers are in (typed errors on failure).
+        httpx does not say when a connection is ready: the attempt counts from the start."""
         timeout = httpx.Timeout(read_timeout, connect=self._connect_timeout)
         try:
             built = self._client.build_request(request.method, request.url,
                                                content=request.body or None,
                                                headers=request.headers, timeout=timeout)
+            if on_sent is not None:
+                on_sent()
             response = await self._client.send(built, stream=True)
         except Exception as exc:
             raise httpx_error(exc, read_timeout) from exc

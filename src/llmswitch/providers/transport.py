@@ -72,11 +72,16 @@ class HttpResponse(Protocol):
 class Transport(Protocol):
     """Sends requests over pooled connections of one event loop."""
 
-    async def send(self, request: HttpRequest, *, read_timeout: float | None) -> HttpResponse:
+    async def send(self, request: HttpRequest, *, read_timeout: float | None,
+                   on_sent: Callable[[], None] | None = None) -> HttpResponse:
         """Send `request`; return once the status and headers are in.
 
         `read_timeout`: the longest silence allowed from the server, from the request sent
         to the headers and between two pieces of the body (`None`: no limit of its own).
+        `on_sent`: called when the request starts going out on a connection (from then on the
+        provider may bill it); a failure or cancellation before that (while connecting) means
+        the provider never saw the request. `HttpModel` counts the attempt from there (or
+        from the answer, for a transport that does not call it).
         """
         ...
 
