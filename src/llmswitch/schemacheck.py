@@ -10,8 +10,11 @@ A schema is rejected (`SchemaProblem`, a `ValueError` naming the keyword's place
 breaks the meta-schema (`properties: 5`, `minLength: "x"`, a bad `pattern`), names a draft we
 do not know, has a keyword no validator checks (a typo such as `minLenght`; annotations such
 as `title`, `description`, `examples` and vendor keys starting with `x-` are fine), or has a
-`$ref` that does not resolve inside the schema (remote references are never fetched). `format`
-is an annotation, as Draft 2020-12 says: it is not asserted.
+`$ref` that does not resolve inside the schema (remote references are never fetched).
+
+`format` is asserted for the formats in `FORMATS` (checked with the standard library only, so
+validity does not depend on which optional packages are installed); any other format stays an
+annotation.
 
 `jsonschema` is imported on the first schema, never at `import llmswitch`; compiled checkers
 are kept in a bounded cache keyed by the schema's canonical JSON, so a schema sent with every
@@ -20,11 +23,17 @@ request is checked once per process.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import difflib
+import ipaddress
 import json
-from collections.abc import Iterator, Mapping
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urljoin
 
 MAX_ERRORS = 8
 """At most this many errors are reported (and fed back to a model) per answer."""
@@ -119,7 +128,7 @@ def _compiled(key: str) -> Checker:
         cls.check_schema(schema)
     except MetaSchemaError as exc:
         raise _meta_problem(exc) from None
-    known = frozenset(cls.VALIDATORS) | ANNOTATIONS
+    known = frozenset(cls.VALIDATORS) | ANNOTATIONS | _companions(cls)
     for where, sub in _subschemas(schema, ()):
         for keyword in sub:
             if keyword not in known and not keyword.startswith("x-"):
@@ -128,7 +137,27 @@ def _compiled(key: str) -> Checker:
     why = unsatisfiable(schema)
     if why:
         raise SchemaProblem("", f"cannot be satisfied: {why}", unsatisfiable=True)
-    return Checker(schema, cls(schema, registry=Registry()))
+    return Checker(schema, cls(schema, registry=Registry(), format_checker=_format_checker()))
+
+
+_COMPANIONS = frozenset({"then", "else", "minContains", "maxContains"})
+"""Keywords a draft defines that no validator of their own checks: `if` checks `then`/`else`,
+`contains` checks `minContains`/`maxContains` (Draft 2019-09 and later)."""
+
+
+def _companions(cls: Any) -> frozenset[str]:
+    """The `_COMPANIONS` this draft's meta-schema (or its vocabularies) defines."""
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped]
+
+    meta = cls.META_SCHEMA
+    found = set(meta.get("properties", ()))
+    for sub in meta.get("allOf", ()):
+        ref = sub.get("$ref") if isinstance(sub, Mapping) else None
+        if isinstance(ref, str):
+            with contextlib.suppress(LookupError, ValueError):
+                found |= set(REGISTRY.contents(urljoin(meta.get("$id", ""), ref))
+                             .get("properties", ()))
+    return _COMPANIONS & found
 
 
 def _meta_problem(exc: Any) -> SchemaProblem:
@@ -170,7 +199,7 @@ def _subschemas(schema: Any, where: tuple[Any, ...]) -> Iterator[tuple[tuple[Any
 
 def _check_refs(schema: Mapping[str, Any], cls: Any) -> None:
     """Every `$ref` must resolve inside the schema (or to a shipped meta-schema)."""
-    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped]
+    from jsonschema_specifications import REGISTRY
     from referencing import Registry
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import specification_with
@@ -222,3 +251,99 @@ def unsatisfiable(schema: Mapping[str, Any], path: str = "$") -> str | None:
     if isinstance(items, Mapping) and schema.get("minItems", 0) > 0:
         return unsatisfiable(items, f"{path}[]")
     return None
+
+
+_DATE = r"(\d{4})-(\d{2})-(\d{2})"
+_TIME = r"(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))"
+_DATE_RE = re.compile(_DATE)
+_TIME_RE = re.compile(_TIME)
+_DATE_TIME_RE = re.compile(f"{_DATE}[Tt]{_TIME}")
+_DURATION_RE = re.compile(
+    r"P(?:\d+W|(?=\d|T\d)(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _is_date(text: str) -> bool:
+    """RFC 3339 full-date."""
+    match = _DATE_RE.fullmatch(text)
+    if match is None:
+        return False
+    try:
+        datetime.date(*map(int, match.groups()))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_time(text: str) -> bool:
+    """RFC 3339 full-time (an offset is required; second 60 is a leap second)."""
+    match = _TIME_RE.fullmatch(text)
+    return match is not None and _time_ok(match.groups())
+
+
+def _time_ok(parts: tuple[str | None, ...]) -> bool:
+    hour, minute, second, off_h, off_m = (int(p) if p else 0 for p in parts)
+    return hour < 24 and minute < 60 and second <= 60 and off_h < 24 and off_m < 60
+
+
+def _is_date_time(text: str) -> bool:
+    """RFC 3339 date-time: a full-date, `T`, a full-time."""
+    match = _DATE_TIME_RE.fullmatch(text)
+    return (match is not None and _is_date(text[:10]) and _time_ok(match.groups()[3:]))
+
+
+def _is_ip(version: int) -> Callable[[str], bool]:
+    def check(text: str) -> bool:
+        try:
+            return ipaddress.ip_address(text).version == version and "%" not in text
+        except ValueError:
+            return False
+    return check
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36 and all(text[i] == "-" for i in (8, 13, 18, 23))
+
+
+def _is_hostname(text: str) -> bool:
+    """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens."""
+    name = text[:-1] if text.endswith(".") else text
+    return 0 < len(name) <= 253 and all(_LABEL_RE.fullmatch(p) for p in name.split("."))
+
+
+def _is_regex(text: str) -> bool:
+    try:
+        re.compile(text)
+    except re.error:
+        return False
+    return True
+
+
+FORMATS: dict[str, Callable[[str], bool]] = {
+    "date": _is_date, "time": _is_time, "date-time": _is_date_time,
+    "duration": lambda text: _DURATION_RE.fullmatch(text) is not None,
+    "email": lambda text: "@" in text, "idn-email": lambda text: "@" in text,
+    "hostname": _is_hostname, "ipv4": _is_ip(4), "ipv6": _is_ip(6), "uuid": _is_uuid,
+    "regex": _is_regex,
+}
+"""The formats asserted on answers (as jsonschema's checks of the same names, standard library
+only); others are annotations."""
+
+
+@lru_cache(maxsize=1)
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    for name, check in FORMATS.items():
+        checker.checks(name)(_on_strings(check))
+    return checker
+
+
+def _on_strings(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    """A format applies to strings only: any other value passes it."""
+    return lambda value: not isinstance(value, str) or check(value)

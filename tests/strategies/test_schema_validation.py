@@ -245,3 +245,56 @@ async def test_leaving_a_schema_stream_closes_the_model_stream() -> None:
             break
     await events.aclose()  # type: ignore[attr-defined]
     assert closed == [True]
+
+
+# Draft 2020-12 keywords that only act through another one (`then`/`else` through `if`,
+# `minContains`/`maxContains` through `contains`), and asserted formats: (schema, bad, good).
+COMPANIONS_AND_FORMATS = {
+    "if/then/else": ({"type": "object", "if": {"properties": {"k": {"const": "n"}}},
+                      "then": {"properties": {"v": {"type": "number"}}},
+                      "else": {"properties": {"v": {"type": "string"}}}},
+                     {"k": "s", "v": 1}, {"k": "n", "v": 1}),
+    "minContains": ({"type": "array", "contains": {"const": 5}, "minContains": 2},
+                    [5, 1], [5, 5]),
+    "maxContains": ({"type": "array", "contains": {"const": 5}, "maxContains": 1},
+                    [5, 5], [5, 1]),
+    "format date": ({"type": "string", "format": "date"}, "2024-02-30", "2024-02-29"),
+    "format date-time": ({"type": "string", "format": "date-time"}, "31 Jan 2024",
+                         "2024-01-31T10:00:00Z"),
+    "format email": ({"type": "string", "format": "email"}, "nobody", "a@b.co"),
+    "format uuid": ({"type": "string", "format": "uuid"}, "xyz",
+                    "123e4567-e89b-12d3-a456-426614174000"),
+    "format ipv4": ({"type": "string", "format": "ipv4"}, "999.1.1.1", "10.0.0.1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMPANIONS_AND_FORMATS))
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_companion_keywords_are_accepted_and_formats_asserted(
+        case: str, streaming: bool) -> None:
+    import json
+
+    schema, bad, good = COMPANIONS_AND_FORMATS[case]
+    for answer, valid in ((bad, False), (good, True)):
+        fake = FakeModel("m", [json.dumps(answer)])
+        fmt = {"schema": schema, "retries": 0}
+        call = (collect(switch(m=fake).stream("m", "q", response_format=fmt)) if streaming
+                else switch(m=fake).complete("m", "q", response_format=fmt))
+        if valid:
+            assert (await call).parsed == answer
+        else:
+            with pytest.raises(SchemaError):
+                await call
+
+
+def test_formats_check_only_strings_and_unknown_formats_stay_annotations() -> None:
+    assert validate(5, {"format": "email"}) == []
+    assert validate("anything", {"type": "string", "format": "uri"}) == []
+    assert validate("10:00:00", {"format": "time"})  # RFC 3339 needs the offset
+    assert validate("10:00:00+01:00", {"format": "time"}) == []
+    assert validate("PT", {"format": "duration"})
+    assert validate("P1DT2H", {"format": "duration"}) == []
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", "contains": {},
+              "minContains": 2}  # draft 7 has no minContains: nothing would check it
+    with pytest.raises(ValueError, match="unknown keyword 'minContains'"):
+        validate([], draft7)
