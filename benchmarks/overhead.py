@@ -1,10 +1,11 @@
 """In-process overhead of one completion through llmswitch versus a raw HTTP call.
 
-Both sides send the same request to the same local server over one pooled httpx client, so the
+Both sides send the same request to the same local server over one pooled client, so the
 difference is what llmswitch adds: building the request, mapping the response, cost, the trace,
 and (when on, the default) queueing the spend-ledger write. The server is an in-process
-responder (httpx.MockTransport) and a real loopback HTTP server, so the figure is shown without
-and with socket noise. The ledger's database work runs on its own thread in the same process.
+responder (httpx.MockTransport, plugged into both sides) and a real loopback HTTP server (raw
+side: aiohttp, the client llmswitch uses), so the figure is shown without and with socket
+noise. The ledger's database work runs on its own thread in the same process.
 
     python benchmarks/overhead.py    # prints a table; writes benchmarks/results/overhead.json
 """
@@ -62,13 +63,16 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(BODY)
 
 
-async def time_raw(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
+async def time_raw(client: Any, url: str, n: int) -> list[float]:
     out = []
-    headers = {"authorization": "Bearer k"}
+    headers = {"authorization": "Bearer k", "content-type": "application/json"}
     for _ in range(n):
         t = time.perf_counter()
-        response = await client.post(url, json=REQUEST, headers=headers)
-        data = response.json()
+        if isinstance(client, httpx.AsyncClient):
+            data = (await client.post(url, json=REQUEST, headers=headers)).json()
+        else:  # aiohttp
+            async with client.post(url, data=json.dumps(REQUEST), headers=headers) as r:
+                data = json.loads(await r.read())
         assert data["choices"][0]["message"]["content"]
         out.append(time.perf_counter() - t)
     return out
@@ -91,7 +95,11 @@ async def measure(
     switch = Switch({"providers": {"openai": {"base_url": base_url}}, "observe": observe},
                     env={"OPENAI_API_KEY": "k"},
                     transports={"openai": (lambda: transport)} if transport else None)
-    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+    import aiohttp
+
+    session: Any = (httpx.AsyncClient(transport=transport, trust_env=False) if transport
+                    else aiohttp.ClientSession())
+    async with session as client:
         url = base_url + "/chat/completions"
         await time_raw(client, url, WARMUP)
         await time_switch(switch, WARMUP)
