@@ -36,6 +36,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 MAX_ERRORS = 8
+MAX_DEPTH = 64
+"""Schemas and answers nested deeper than this (lists and objects) are refused: validators
+recurse, and providers' structured outputs allow far less (OpenAI: 10 levels)."""
 """At most this many errors are reported (and fed back to a model) per answer."""
 _MAX_MESSAGE = 200
 ANNOTATIONS = frozenset({
@@ -81,13 +84,18 @@ class Checker:
     def errors(self, value: Any) -> list[str]:
         """`$.path: problem` for each way `value` breaks the schema (at most `MAX_ERRORS`)."""
         out: list[str] = []
-        for error in self._validator.iter_errors(value):
-            message = error.message
-            if len(message) > _MAX_MESSAGE:
-                message = message[:_MAX_MESSAGE] + "…"
-            out.append(f"{error.json_path}: {message}")
-            if len(out) == MAX_ERRORS:
-                break
+        if too_deep(value, MAX_DEPTH):
+            return [f"$: the value is nested more than {MAX_DEPTH} levels deep"]
+        try:
+            for error in self._validator.iter_errors(value):
+                message = error.message
+                if len(message) > _MAX_MESSAGE:
+                    message = message[:_MAX_MESSAGE] + "…"
+                out.append(f"{error.json_path}: {message}")
+                if len(out) == MAX_ERRORS:
+                    break
+        except RecursionError:  # a recursive schema over a deep value, deep in a call stack
+            return ["$: the value is nested too deeply to validate"]
         return out
 
 
@@ -97,11 +105,34 @@ def compile_schema(schema: Any) -> Checker:
         kind = "an array" if isinstance(schema, list) else type(schema).__name__
         raise SchemaProblem("", f'not a schema object: a JSON Schema must be an object (such as '
                                 f'{{"type": "object"}}), not {kind}')
+    if too_deep(schema, MAX_DEPTH):
+        raise SchemaProblem("", f"nested more than {MAX_DEPTH} levels deep")
     try:
         key = json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SchemaProblem("", f"not JSON data: {exc}") from None
-    return _compiled(key)
+    try:
+        return _compiled(key)
+    except RecursionError:  # within the limit, but called from deep in a stack
+        raise SchemaProblem("", "nested too deeply to be checked") from None
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether a JSON-like value nests lists and mappings more than `limit` levels deep
+    (walked without recursion, so any depth is safe to ask about)."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        todo.extend((child, depth + 1) for child in children)
+    return False
 
 
 def validate(value: Any, schema: Mapping[str, Any]) -> list[str]:

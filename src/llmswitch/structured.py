@@ -60,12 +60,16 @@ def extract_json(text: str) -> Any:
         end = text.rfind(closer)
         if 0 <= start < end:
             candidates.append(text[start:end + 1])
+    deep = False
     for candidate in candidates:
         try:
             return json.loads(candidate)
         except ValueError:
             continue
-    raise ValueError("the answer contains no JSON value")
+        except RecursionError:  # hostile or broken output: not an internal error
+            deep = True
+    raise ValueError("the answer's JSON is nested too deeply to read" if deep else
+                     "the answer contains no JSON value")
 
 
 @dataclass(frozen=True)

@@ -298,3 +298,33 @@ def test_formats_check_only_strings_and_unknown_formats_stay_annotations() -> No
               "minContains": 2}  # draft 7 has no minContains: nothing would check it
     with pytest.raises(ValueError, match="unknown keyword 'minContains'"):
         validate([], draft7)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [150, 5000])
+async def test_a_deeply_nested_schema_is_a_bad_request_not_a_recursion_error(depth: int) -> None:
+    fake = FakeModel("m", ["[]"])
+    with pytest.raises(BadRequestError, match="nested more than 64 levels"):
+        await switch(m=fake).complete("m", "q", response_format=nested(depth))
+    assert fake.call_count == 0
+    assert (await switch(m=fake).complete("m", "q", response_format=nested(30))).parsed == []
+
+
+@pytest.mark.parametrize("depth", [500, 5000])
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_deeply_nested_answer_fails_the_schema(depth: int, streaming: bool) -> None:
+    recursive = {"$defs": {"a": {"type": "array", "items": {"$ref": "#/$defs/a"}}},
+                 "$ref": "#/$defs/a"}
+    fake = FakeModel("m", ["[" * depth + "]" * depth])
+    fmt = {"schema": recursive, "retries": 0}
+    with pytest.raises(SchemaError, match="nested"):
+        if streaming:
+            await collect(switch(m=fake).stream("m", "q", response_format=fmt))
+        else:
+            await switch(m=fake).complete("m", "q", response_format=fmt)
