@@ -235,3 +235,36 @@ def test_chat_schema_answers_are_validated(stream: bool) -> None:
     error = json.loads(out)["error"]
     assert error["type"] == "schema_failed" and "after 2 attempts" in error["message"]
     assert calls == 2
+
+
+@pytest.mark.parametrize(("stdin", "needle"), [
+    (None, "cannot read standard input"),  # closed: `llmswitch chat m - <&-`
+    (bytes(range(256)), "not UTF-8 text"),
+    (b"text\x00with a NUL", "NUL bytes"),
+])
+def test_a_prompt_from_a_closed_or_binary_stdin_is_a_bad_request(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    stdin: bytes | None, needle: str,
+) -> None:
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(sys, "stdin", None if stdin is None else
+                        io.TextIOWrapper(io.BytesIO(stdin)))
+    with pytest.raises(SystemExit) as info:
+        main(["chat", "local/smollm2-135m", "-", "--json"])
+    error = the_error(info.value.code if isinstance(info.value.code, int) else 1,
+                      capsys.readouterr().out)
+    assert error["type"] == "bad_request" and needle in error["message"], error
+
+
+@pytest.mark.parametrize("args", [
+    ["chat", "local/smollm2-135m", "hi \udcff\udcfe"],  # argv bytes that are not UTF-8
+    ["chat", "local/smollm2-135m", "hi", "--system", "be \udcff"],
+    ["chat", "local/smollm2-135m", "hi", "--schema", '{"items":' * 3000 + "{}" + "}" * 3000],
+    ["chat", "local/smollm2-135m", "hi", "--schema", '{"items":' * 100 + "{}" + "}" * 100],
+])
+def test_undecodable_arguments_and_deep_schemas_are_bad_requests(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str],
+) -> None:
+    code, out, _ = run_main([*args, "--json"], None, capsys, monkeypatch)
+    error = the_error(code, out)
+    assert error["type"] == "bad_request", error

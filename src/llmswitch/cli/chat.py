@@ -80,6 +80,8 @@ def chat(
     refusal, trace; on failure `{"error": {...}}` and exit status 1.
     """
     prompt = _read_prompt(prompt, as_json)
+    if system is not None:
+        _check_text("--system", system, as_json)
     settings: dict[str, Any] = {
         k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature),
                           ("seed", seed), ("timeout", timeout)) if v is not None
@@ -108,11 +110,45 @@ def chat(
 def _read_prompt(prompt: str, as_json: bool) -> str:
     from_stdin = prompt == "-"
     if from_stdin:
-        prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
+        prompt = _read_stdin(as_json)
     if not prompt.strip():
         where = " (nothing on standard input)" if from_stdin else ""
         fail(BadRequestError(f"the prompt is empty{where}"), as_json)
+    _check_text("PROMPT", prompt, as_json)
     return prompt
+
+
+def _check_text(where: str, text: str, as_json: bool) -> None:
+    """Arguments hold bytes that are not UTF-8 as lone surrogates, which no request can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(BadRequestError(f"{where} is not UTF-8 text (a byte that is not UTF-8 at "
+                             f"character {exc.start})", hint="send text"), as_json)
+
+
+def _read_stdin(as_json: bool) -> str:
+    """PROMPT `-`: standard input as UTF-8 text (binary input is refused, not sent)."""
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    try:
+        if stream is None:
+            raise OSError("standard input is closed")
+        data = stream.read()
+    except (OSError, ValueError) as exc:  # closed (`<&-`), or not readable
+        fail(BadRequestError(f"PROMPT '-': cannot read standard input ({exc})",
+                             hint="pipe the prompt in, or give it as an argument"), as_json)
+    if isinstance(data, str):
+        return data
+    try:
+        text: str = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(BadRequestError(f"PROMPT '-': standard input is not UTF-8 text (byte "
+                             f"{data[exc.start]:#04x} at offset {exc.start})",
+                             hint="send text; a binary file is not a prompt"), as_json)
+    if "\x00" in text:
+        fail(BadRequestError("PROMPT '-': standard input holds NUL bytes (a binary file?)",
+                             hint="send text; a binary file is not a prompt"), as_json)
+    return text
 
 
 def _print_result(completion: Completion, as_json: bool, stream: bool, show_trace: bool) -> None:
@@ -195,6 +231,8 @@ def _load_schema(value: str) -> Any:
             where = f"--schema {value}"
     try:
         schema = json.loads(text)
+    except RecursionError:
+        raise BadRequestError(f"{where}: nested too deeply to be a JSON Schema") from None
     except ValueError as exc:
         if where == "--schema" and not value.lstrip().startswith(("{", "[")):
             raise BadRequestError(f"--schema: no such file {value!r} (and not inline JSON)"
