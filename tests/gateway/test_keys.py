@@ -115,9 +115,9 @@ def test_migrations_run_once_under_their_own_version_table(ledger_db: str) -> No
 
 @pytest.mark.parametrize(("spec", "message"), [
     (KeySpec("has space"), "name"),
-    (KeySpec("ok", rpm=0), "rpm must be a positive"),
-    (KeySpec("ok", tpm=-5), "tpm must be a positive"),
-    (KeySpec("ok", budget_usd=0), "budget must be a positive"),
+    (KeySpec("ok", rpm=0), "rpm must be a whole number from 1"),
+    (KeySpec("ok", tpm=-5), "tpm must be a whole number from 1"),
+    (KeySpec("ok", budget_usd=-1), "budget must be a number of USD from 0"),
     (KeySpec("ok", budget_usd=1, period="week"), "period must be day, month or total"),
     (KeySpec("ok", period="day"), "a period needs a budget"),
     (KeySpec("ok", meta={"key_id": "x"}), "set by the gateway"),
@@ -189,7 +189,7 @@ async def test_revocation_reaches_every_replica_within_the_cache_time(ledger_db:
 async def test_expired_keys_and_the_admin_key(tmp_path: Path) -> None:
     store = KeyStore(str(tmp_path / "l.sqlite"))
     wall = [1000.0]
-    secret, _ = store.create(KeySpec("temp", expires_at=1010.0))
+    secret, _ = store.create(KeySpec("temp", expires_at=1010.0), now=1000.0)
     auth = KeyAuthenticator(store, ADMIN, wall=lambda: wall[0])
     assert auth.required
     assert (await auth.authenticate(headers(secret))).name == "temp"
@@ -288,7 +288,8 @@ async def test_sdks_refused_with_bad_revoked_expired_keys_and_a_model_not_allowe
     good, record = store.create(KeySpec("ci", models=("m",), meta={"team": "search"}))
     revoked, _ = store.create(KeySpec("gone"))
     store.revoke("gone")
-    expired, _ = store.create(KeySpec("old", expires_at=time.time() - 1))
+    expired, _ = store.create(KeySpec("old", expires_at=time.time() - 1),
+                              now=time.time() - 60)  # created a minute ago, expired since
     store.close()
     async with MockUpstream() as upstream:
         app = create_app(gateway_config(upstream, ledger_db),

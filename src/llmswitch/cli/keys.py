@@ -51,12 +51,13 @@ def _describe(record: Any) -> list[str]:
                                  else "all"))
     limits = [f"{n} {v}" for n, v in (("rpm", record.rpm), ("tpm", record.tpm)) if v]
     lines.append("limits:   " + (", ".join(limits) or "none"))
-    if record.budget_usd is not None:
-        lines.append(f"budget:   ${record.budget_usd:g} per {record.period}"
-                     if record.period != "total" else f"budget:   ${record.budget_usd:g} total")
-    if record.expires_at is not None:
-        from llmswitch.gateway.keys import iso
+    from llmswitch.gateway.keys import dollars, iso
 
+    if record.budget_usd is not None:
+        budget = dollars(record.budget_usd)
+        lines.append(f"budget:   {budget} per {record.period}" if record.period != "total"
+                     else f"budget:   {budget} total")
+    if record.expires_at is not None:
         lines.append(f"expires:  {iso(record.expires_at)}")
     if record.meta:
         lines.append("meta:     " + ", ".join(f"{k}={v}" for k, v in record.meta.items()))
@@ -141,17 +142,19 @@ def list_keys(include_revoked: bool, config_path: str | None, as_json: bool) -> 
 
 def _table(rows: list[tuple[Any, dict[str, Any]]]) -> None:
     """Plain aligned columns (one line per key, whatever the terminal's width)."""
+    from llmswitch.gateway.keys import dollars
+
     head = ("ID", "NAME", "STATUS", "MODELS", "RPM", "TPM", "BUDGET", "SPENT", "LAST USED",
             "EXPIRES")
     lines = [head]
     for record, usage in rows:
         budget = "-" if record.budget_usd is None else (
-            f"${record.budget_usd:g}/{record.period}")
+            f"{dollars(record.budget_usd)}/{record.period}")
         lines.append((
             record.id, record.name, record.status(),
             ",".join(record.models) if record.models is not None else "all",
             str(record.rpm or "-"), str(record.tpm or "-"), budget,
-            f"${usage['spent_usd']:.4f}", usage["last_used_at"] or "never",
+            f"${usage['spent_usd']:.6f}", usage["last_used_at"] or "never",
             record.to_dict()["expires_at"] or "never"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for line in lines:

@@ -67,6 +67,13 @@ _MIGRATION_LOCK = 0x11A5_0002  # PostgreSQL advisory lock (the ledger's is 0x11A
 _COLUMNS = ("id", "name", "secret_hash", "prefix", "models", "rpm", "tpm", "budget_usd",
             "period", "expires_at", "meta", "created_at", "revoked_at")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_LIMIT = 10**12
+"""The largest `rpm`/`tpm` (a database integer, exact in Redis's Lua numbers)."""
+MAX_BUDGET_USD = 1e9
+"""The largest budget (its nano-dollars fit a 64-bit counter)."""
+MAX_EXPIRY = 253402300799.0
+"""9999-12-31T23:59:59Z: later expiries cannot be written as a date."""
 
 
 class KeysError(LLMSwitchError):
@@ -136,6 +143,12 @@ def iso(epoch: float | None) -> str | None:
         "+00:00", "Z")
 
 
+def dollars(amount: float) -> str:
+    """A budget as written (`$25`, `$0.01`, `$0.00001`): every digit down to the nano-dollar,
+    no trailing zeros."""
+    return "$" + (f"{amount:.9f}".rstrip("0").rstrip(".") or "0")
+
+
 def hash_secret(secret: str) -> str:
     """The stored form of a secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -151,7 +164,7 @@ def parse_expiry(value: str | float | None, now: float | None = None) -> float |
         return float(value)
     text = str(value).strip()
     now = time.time() if now is None else now
-    match = re.fullmatch(r"(\d+)\s*([dhm])", text)
+    match = re.fullmatch(r"(\d{1,9})\s*([dhm])", text)
     if match:
         unit = {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
         return now + int(match.group(1)) * unit
@@ -201,35 +214,62 @@ class KeySpec:
                    period=data.get("period"), expires_at=parse_expiry(data.get("expires_at")),
                    meta=dict(meta))
 
-    def check(self) -> KeySpec:
-        """The spec with defaults applied, or a `KeysError` naming the bad option."""
+    def check(self, now: float | None = None) -> KeySpec:
+        """The spec with defaults applied, or a `KeysError` naming the bad option. Every
+        value must be one the store, the limiter and JSON can hold (no infinite budget, no
+        limit past a 64-bit integer, no expiry in the past)."""
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise KeysError(f"name {self.name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
                             "starting with a letter or digit")
-        if self.models is not None and not all(m.strip() for m in self.models):
-            raise KeysError("models: empty model name")
+        self._check_models()
         for label, value in (("rpm", self.rpm), ("tpm", self.tpm)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
-                raise KeysError(f"{label} must be a positive whole number, not {value!r}")
+                                      or not 1 <= value <= MAX_LIMIT):
+                raise KeysError(f"{label} must be a whole number from 1 to {MAX_LIMIT}, "
+                                f"not {value!r}")
         budget = self.budget_usd
         if budget is not None and (isinstance(budget, bool) or not isinstance(
-                budget, (int, float)) or not budget > 0):
-            raise KeysError(f"budget must be a positive number of USD, not {budget!r}")
+                budget, (int, float)) or not 0 <= budget <= MAX_BUDGET_USD):
+            raise KeysError(f"budget must be a number of USD from 0 to {MAX_BUDGET_USD:.0f}, "
+                            f"not {budget!r}")
         period = self.period
         if period is not None and period not in PERIODS:
             raise KeysError(f"period must be day, month or total, not {period!r}")
         if period is not None and budget is None:
             raise KeysError("a period needs a budget (--budget USD)")
+        self._check_expiry(time.time() if now is None else now)
         for k, v in self.meta.items():
             if not isinstance(k, str) or not isinstance(v, str) or not k:
                 raise KeysError("meta: keys and values must be strings")
+            if _CONTROL.search(k) or _CONTROL.search(v):
+                raise KeysError(f"meta: {k!r} holds a control character")
             if k in RESERVED_TAGS:
                 raise KeysError(f"meta: {k!r} is set by the gateway itself; use another name")
         return KeySpec(self.name, self.models, self.rpm, self.tpm,
                        float(budget) if budget is not None else None,
                        period or ("month" if budget is not None else None),
                        self.expires_at, dict(self.meta))
+
+    def _check_models(self) -> None:
+        if self.models is None:
+            return
+        if not self.models:
+            raise KeysError("models: the list is empty; name at least one model, alias or "
+                            "route, or leave models out to allow all")
+        for m in self.models:
+            if not isinstance(m, str) or not m.strip() or _CONTROL.search(m):
+                raise KeysError(f"models: {m!r} is not a model, alias or route name")
+
+    def _check_expiry(self, now: float) -> None:
+        when = self.expires_at
+        if when is None:
+            return
+        if isinstance(when, bool) or not isinstance(when, (int, float)) or not (
+                when <= MAX_EXPIRY):
+            raise KeysError(f"expires: {when!r} is not a time before the year 10000")
+        if when <= now:
+            raise KeysError(f"expires: {iso(when)} is in the past",
+                            hint="give a future date, or a duration like 30d")
 
 
 class KeyStore:
@@ -283,7 +323,7 @@ class KeyStore:
     # -- operations -----------------------------------------------------------------------
     def create(self, spec: KeySpec, now: float | None = None) -> tuple[str, KeyRecord]:
         """Store a new key; returns its secret (shown once) and its record."""
-        spec = spec.check()
+        spec = spec.check(now)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         record = KeyRecord(
             id="key_" + secrets.token_hex(8), name=spec.name, prefix=secret[:12],
@@ -313,7 +353,7 @@ class KeyStore:
 
     def get(self, id_or_name: str) -> KeyRecord:
         """A key by id, else the active key of that name, else the newest of that name."""
-        rows = self._run(lambda db: db.query(
+        rows = [] if _CONTROL.search(id_or_name) else self._run(lambda db: db.query(
             "SELECT * FROM gateway_keys WHERE id = ? OR name = ? ORDER BY created_at DESC",
             (id_or_name, id_or_name)))
         if not rows:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmswitch import CallEstimate, Config, Usage
-from llmswitch.gateway.keys import iso, period_bounds
+from llmswitch.gateway.keys import dollars, iso, period_bounds
 from llmswitch.gateway.policy import Admission, Principal
 from llmswitch.gateway.protocols.common import Call
 from llmswitch.gateway.protocols.errors import GatewayError
@@ -563,5 +563,6 @@ def _budget_refusal(principal: Principal, budget: _Budget, got: BudgetRefusal) -
     return GatewayError(
         "budget_exceeded",
         f"budget of key {principal.name!r} exhausted: spent ${usd(got.spent):.6f}{reserved} "
-        f"of ${budget.usd:.2f} {span}; this call may cost up to ${usd(budget.ask.amount):.6f}"
+        f"of {dollars(budget.usd)} {span}; this call may cost up to "
+        f"${usd(budget.ask.amount):.6f}"
         f"{tries}; {when}")
