@@ -177,3 +177,11 @@ async def test_admin_api_refuses_what_the_cli_refuses(tmp_path: Path) -> None:
             listed = await http.get("/admin/keys", headers=admin)
             assert listed.json()["data"] == []
         await app.aclose()
+
+
+def test_cli_names_a_ledger_folder_it_cannot_create(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = run_cli(["keys", "list"], str(blocker / "sub" / "l.sqlite"))
+    assert out.exit_code == 1 and "internal error" not in out.stderr, out.stderr
+    assert "cannot use the keys in the ledger" in out.stderr

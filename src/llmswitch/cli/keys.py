@@ -35,9 +35,10 @@ def _with_store(config_path: str | None, work: Callable[[Any], Any]) -> Any:
 
     url = ledger_url(config_path)
     store = KeyStore(url)
+    errors = (*database_errors(), OSError)  # OSError: a SQLite folder it cannot create
     try:
         return work(store)
-    except database_errors() as exc:
+    except errors as exc:
         detail = url_scrubber(url).text(" ".join(str(exc).split())) or type(exc).__name__
         raise ConfigError(f"cannot use the keys in the ledger at {redact_url(url)}: {detail}",
                           hint="check observe.ledger / $LLMSWITCH_LEDGER") from None
