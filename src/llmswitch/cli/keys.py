@@ -35,7 +35,8 @@ def _with_store(config_path: str | None, work: Callable[[Any], Any]) -> Any:
 
     url = ledger_url(config_path)
     store = KeyStore(url)
-    errors = (*database_errors(), OSError)  # OSError: a SQLite folder it cannot create
+    # OSError: a SQLite folder it cannot create
+    errors: tuple[type[BaseException], ...] = (*database_errors(), OSError)
     try:
         return work(store)
     except errors as exc:
