@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from llmswitch import Catalog
 from llmswitch.dashboard import keys_page, pages, plans, requests_page
-from llmswitch.dashboard.auth import Session, Sessions, cookie_header, parse_cookies
+from llmswitch.dashboard.auth import (
+    Session,
+    Sessions,
+    cookie_header,
+    parse_cookies,
+    safe_next,
+)
 from llmswitch.dashboard.html import Markup, h, layout
 from llmswitch.dashboard.keyadmin import KeyAdmin, describe, period_start
 from llmswitch.dashboard.ledger import LedgerReader
@@ -35,6 +42,7 @@ from llmswitch.dashboard.queries import (
 from llmswitch.dashboard.rollup import Rollup
 from llmswitch.errors import LLMSwitchError
 
+log = logging.getLogger("llmswitch.dashboard")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -77,8 +85,8 @@ class Request:
         self.method: str = scope["method"]
         self.path = path
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        self.query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode(
-            "latin-1")).items()}
+        self.raw_query: str = scope.get("query_string", b"").decode("latin-1")
+        self.query = {k: v[0] for k, v in parse_qs(self.raw_query).items()}
         self.cookies = parse_cookies(self.headers.get("cookie", ""))
         self.form: dict[str, str] = {}
 
@@ -124,9 +132,19 @@ class Dashboard:
         try:
             response = await self.handle(request)
         except LLMSwitchError as exc:
-            response = self._page(request, "Error", h("p", {"class": "error"}, str(exc)),
-                                  status=500)
+            response = self._failure(request, str(exc))
+        except Exception:  # a page must never be a bare 500 without the security headers
+            log.exception("llmswitch dashboard: %s %s failed", request.method, path)
+            response = self._failure(request, "internal error in the dashboard (see its log)")
         await _send(send, response)
+
+    def _failure(self, req: Request, message: str) -> Response:
+        """A 500 as a page (signed in: with the navigation), or as JSON for `/api/`."""
+        if req.path.startswith("/api/"):
+            return json_response({"error": {"type": "internal", "message": message}}, 500)
+        session = self.sessions.read(req.cookies)
+        return self._page(req, "Error", h("p", {"class": "error"}, message), session,
+                          status=500)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -163,7 +181,8 @@ class Dashboard:
             if req.path.startswith("/api/") or req.method != "GET":
                 return json_response({"error": {"type": "unauthenticated", "message":
                                                  "sign in with the admin key first"}}, 401)
-            return _redirect(f"{self.mount}/login?next={quote(self.mount + req.path)}")
+            here = self.mount + req.path + (f"?{req.raw_query}" if req.raw_query else "")
+            return _redirect(f"{self.mount}/login?{urlencode({'next': here})}")
         if req.method == "POST":
             if not Sessions.csrf_ok(session, req.form.get("csrf", "")):
                 return self._page(req, "Refused", h("p", {"class": "error"},
@@ -196,7 +215,7 @@ class Dashboard:
     # -- pages ----------------------------------------------------------------------------
     def _page(self, req: Request, title: str, body: Markup, session: Session | None = None,
               status: int = 200, active: str | None = None) -> Response:
-        ledger = f"ledger: {self.reader.where()}"
+        ledger = f"ledger: {self.reader.where()}" if session else ""  # nothing before sign-in
         text = layout(self.mount, title, body, active=active or title,
                       csrf=session.csrf if session else None, footer=ledger)
         return Response(status, text.encode(), "text/html; charset=utf-8")
@@ -285,9 +304,7 @@ class Dashboard:
 
     # -- forms ----------------------------------------------------------------------------
     async def _login(self, req: Request) -> Response:
-        next_url = req.query.get("next") or req.form.get("next") or self.mount
-        if not next_url.startswith(self.mount) or "//" in next_url or "\\" in next_url:
-            next_url = self.mount
+        next_url = safe_next(self.mount, req.query.get("next") or req.form.get("next"))
         if req.method == "GET":
             return self._page(req, "Sign in", pages.login_page(
                 self.mount, None, self.sessions.enabled, next_url))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
 
 COOKIE = "llmswitch_session"
 SESSION_S = 12 * 3600
@@ -109,3 +111,25 @@ def parse_cookies(header: str) -> dict[str, str]:
         if sep and name and name not in out:
             out[name] = value.strip().strip('"')
     return out
+
+
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_next(mount: str, value: str | None) -> str:
+    """Where signing in may send the browser: `value` when it is a path inside the dashboard
+    (with its query; no scheme, host, dot segments, backslash or control character), sent
+    percent-encoded; else the dashboard's first page."""
+    home = mount or "/"
+    if not value or _UNSAFE.search(value) or _UNSAFE.search(unquote(value)):
+        return home
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment or "//" in parts.path:
+        return home
+    if any(seg in (".", "..") for seg in unquote(parts.path).split("/")):
+        return home
+    if parts.path != mount and not parts.path.startswith(mount + "/"):
+        return home
+    path = quote(parts.path, safe="/%-._~!$&'()*+,;=:@")
+    query = quote(parts.query, safe="/%-._~!$&'()*+,;=:@?")
+    return f"{path}?{query}" if query else path

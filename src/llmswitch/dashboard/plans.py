@@ -6,11 +6,12 @@ counts (as `llmswitch plan report` does: default baseline = the dearest model it
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from llmswitch import Catalog, Usage, cost_usd
@@ -19,6 +20,7 @@ from llmswitch.dashboard.ledger import LedgerReader
 from llmswitch.dashboard.queries import card_for, plan_runs, run_attempts
 
 MAX_FOLDERS = 500
+N = TypeVar("N", int, float)
 
 
 def find_run_folders(dirs: Iterable[Path]) -> dict[str, tuple[Path, dict[str, Any]]]:
@@ -128,15 +130,17 @@ def run_view(reader: LedgerReader, catalog: Catalog, run_id: str,
         return None
     lines = _streams(rows)
     manifest = folder[1] if folder else {}
-    for sid, entry in (manifest.get("streams") or {}).items():
-        line = lines.setdefault(sid, StreamLine(sid))
-        line.status = entry.get("status")
+    streams = manifest.get("streams")
+    for sid, value in (streams.items() if isinstance(streams, Mapping) else ()):
+        entry = value if isinstance(value, Mapping) else {}  # a run.json edited by hand
+        line = lines.setdefault(str(sid), StreamLine(str(sid)))
+        line.status = _text(entry.get("status"))
         if not rows and entry.get("model"):
             line.served = f"{entry.get('provider')}/{entry.get('model')}"
             line.models = [line.served]
-            line.usage = Usage(int(entry.get("input_tokens") or 0),
-                               int(entry.get("output_tokens") or 0))
-            line.cost_usd = float(entry.get("cost_usd") or 0)
+            line.usage = Usage(_number(entry.get("input_tokens"), int),
+                               _number(entry.get("output_tokens"), int))
+            line.cost_usd = _number(entry.get("cost_usd"), float)
     name, card = _baseline(catalog, lines.values(), baseline)
     for line in lines.values():
         line.baseline_usd = cost_usd(card, line.usage) if card is not None else None
@@ -144,9 +148,23 @@ def run_view(reader: LedgerReader, catalog: Catalog, run_id: str,
     return RunView(run_id=run_id, started=min((float(r["ts"]) for r in rows), default=None),
                    cost_usd=sum(s.cost_usd for s in lines.values()), attempts=len(rows),
                    answers=sum(1 for r in rows if r["served"]),
-                   folder=str(folder[0]) if folder else None, status=manifest.get("status"),
+                   folder=str(folder[0]) if folder else None,
+                   status=_text(manifest.get("status")),
                    baseline=name, baseline_usd=sum(known) if known else None,
                    streams=list(lines.values()))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any, kind: Callable[[Any], N]) -> N:
+    """A count or amount from a run.json (0 when it is not a number)."""
+    try:
+        out = kind(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return kind(0)
+    return out if math.isfinite(out) else kind(0)
 
 
 def all_runs(reader: LedgerReader, catalog: Catalog,

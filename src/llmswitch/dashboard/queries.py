@@ -377,11 +377,14 @@ class RequestRow:
 
 
 def _cursor(value: str) -> tuple[float, int] | None:
+    """An `Older requests` cursor (`<ts>:<row id>`); `None` (the first page) for anything
+    else, such as numbers no database column can hold."""
     ts, _, rid = value.partition(":")
     try:
-        return float(ts), int(rid)
+        at, row = float(ts), int(rid)
     except ValueError:
         return None
+    return (at, row) if math.isfinite(at) and abs(row) < 2**63 else None
 
 
 def request_rows(attempts: Sequence[Mapping[str, Any]]) -> RequestRow:

@@ -1,0 +1,179 @@
+"""The dashboard against hostile or odd input: where sign-in may send the browser, what the
+sign-in page may show, run folders written by hand, cursors and search text the database
+cannot hold, and an unexpected failure answered as a page, not a bare 500."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from llmswitch.dashboard import create_dashboard
+from llmswitch.dashboard.app import Dashboard
+from tests.dashboard.conftest import PG_ENV, dashboard_dsn
+from tests.support.ledger_seed import Seeded, seed_ledger
+
+ADMIN = "admin-key-for-edge-tests-0123456789"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> tuple[str, Seeded]:
+    url = str(tmp_path / "ledger.sqlite")
+    return url, seed_ledger(url, 60, days=2, runs=1)
+
+
+def dashboard(url: str, runs: tuple[str, ...] = ()) -> Dashboard:
+    return create_dashboard({"observe": {"ledger": url}}, runs=runs,
+                            env={"LLMSWITCH_ADMIN_KEY": ADMIN})
+
+
+def client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash")
+
+
+async def sign_in(http: httpx.AsyncClient, next_url: str | None = None) -> httpx.Response:
+    data = {"key": ADMIN, **({"next": next_url} if next_url is not None else {})}
+    return await http.post("/ui/login", data=data)
+
+
+@pytest.mark.parametrize("next_url", [
+    "/ui\r\nSet-Cookie: planted=1",  # was a 500 with a traceback (invalid header value)
+    "/ui/../admin/keys",  # the browser resolves it to /admin/keys
+    "/ui/%2e%2e/%2e%2e/v1/models",
+    "/uiother",
+    "/ui@evil.example",
+    "https://evil.example/ui",
+    "//evil.example/ui",
+    "/ui/\tx",
+])
+async def test_sign_in_only_ever_sends_the_browser_inside_the_dashboard(
+        ledger: tuple[str, Seeded], next_url: str) -> None:
+    url, _ = ledger
+    async with client(dashboard(url)) as http:
+        response = await sign_in(http, next_url)
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location == "/ui", location
+        assert "planted" not in response.headers.get("set-cookie", "")
+
+
+async def test_a_deep_link_with_a_search_survives_signing_in(
+        ledger: tuple[str, Seeded]) -> None:
+    url, _ = ledger
+    async with client(dashboard(url)) as http:
+        first = await http.get("/ui/requests?q=openai/gpt-4o-mini&status=ok")
+        assert first.status_code == 303
+        login = first.headers["location"]
+        assert login.startswith("/ui/login?next=")
+        page = await http.get(login)
+        assert 'name="next" value="/ui/requests?q=openai/gpt-4o-mini&amp;status=ok"' in \
+            page.text, page.text
+        signed = await sign_in(http, "/ui/requests?q=openai/gpt-4o-mini&status=ok")
+        assert signed.headers["location"] == "/ui/requests?q=openai/gpt-4o-mini&status=ok"
+        unicode = await sign_in(http, "/ui/requests?q=модель")
+        assert unicode.headers["location"] == "/ui/requests?q=" + quote("модель")
+
+
+async def test_the_sign_in_page_shows_nothing_of_the_server(ledger: tuple[str, Seeded]) -> None:
+    url, _ = ledger
+    async with client(dashboard(url)) as http:
+        page = await http.get("/ui/login")
+        wrong = await http.post("/ui/login", data={"key": "nope"})
+        for text in (page.text, wrong.text):
+            assert url not in text and "ledger" not in text.lower(), text
+        assert (await sign_in(http)).status_code == 303
+        assert url in (await http.get("/ui")).text  # signed in: the footer names it
+
+
+def _run(folder: Path, name: str, manifest: Any) -> None:
+    (folder / name).mkdir(parents=True)
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    (folder / name / "run.json").write_text(text, encoding="utf-8")
+
+
+async def test_plans_survive_run_folders_of_any_shape(ledger: tuple[str, Seeded],
+                                                      tmp_path: Path) -> None:
+    url, _ = ledger
+    runs = tmp_path / "runs"
+    _run(runs, "failed", {"run_id": "run-failed", "status": "failed", "streams": {
+        "good": {"status": "done", "provider": "openai", "model": "gpt-4o-mini",
+                 "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.00001},
+        "bad": {"status": "failed", "error": "overloaded"}}})
+    _run(runs, "list", {"run_id": "run-list", "streams": ["a", "b"]})  # was a 500
+    _run(runs, "strings", {"run_id": "run-strings", "status": 5,
+                           "streams": {"s": "done"}})  # was a 500
+    _run(runs, "tokens", {"run_id": "run-tokens", "streams": {"t": {
+        "status": "done", "provider": "openai", "model": "gpt-4o", "input_tokens": "many",
+        "cost_usd": "lots"}}})
+    _run(runs, "broken", "{not json")
+    _run(runs, "nameless", {"streams": {}})
+    async with client(dashboard(url, runs=(str(runs),))) as http:
+        await sign_in(http)
+        listed = await http.get("/ui/plans")
+        assert listed.status_code == 200, listed.text
+        for run_id in ("run-failed", "run-list", "run-strings", "run-tokens"):
+            assert run_id in listed.text
+            page = await http.get(f"/ui/plans/{run_id}")
+            assert page.status_code == 200, (run_id, page.text)
+        failed = (await http.get("/ui/plans/run-failed")).text
+        assert "failed" in failed and "openai/gpt-4o-mini" in failed
+        data = await http.get("/ui/api/plans")
+        assert data.status_code == 200 and {"run-list", "run-failed"} <= {
+            r["run_id"] for r in data.json()["data"]}
+
+
+async def test_a_cursor_past_the_databases_integers_is_ignored(
+        ledger: tuple[str, Seeded]) -> None:
+    url, _ = ledger
+    async with client(dashboard(url)) as http:
+        await sign_in(http)
+        for cursor in ("1:99999999999999999999999", "nan:1", "inf:1", "1e400:-5", ":"):
+            page = await http.get("/ui/requests", params={"before": cursor})
+            assert page.status_code == 200, (cursor, page.text)
+
+
+async def test_an_unexpected_failure_is_a_page_with_the_security_headers(
+        ledger: tuple[str, Seeded], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = ledger
+    app = dashboard(url)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("llmswitch.dashboard.app.overview", broken)
+    async with client(app) as http:
+        await sign_in(http)
+        page = await http.get("/ui")
+        assert page.status_code == 500
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "boom" not in page.text and "Traceback" not in page.text
+        data = await http.get("/ui/api/overview")
+        assert data.status_code == 500 and data.json()["error"]["type"] == "internal"
+
+
+@pytest.fixture
+def pg_ledger() -> tuple[str, Seeded]:
+    dsn = os.environ.get(PG_ENV)
+    if not dsn:
+        pytest.skip(f"PostgreSQL ledger tests need {PG_ENV} (run .ci/postgres.sh)")
+    url = dashboard_dsn(dsn)
+    return url, seed_ledger(url, 30, days=1, runs=1)
+
+
+@pytest.mark.parametrize("path", [
+    "/ui/requests?q=%00", "/ui/requests?route=a%00b", "/ui/requests?key=%00",
+    "/ui/requests/ab%00cd", "/ui/plans/run%00", "/ui/api/requests/x%00",
+    "/ui/api/plans/x%00", "/ui/savings?baseline=%00",
+])
+async def test_nul_in_search_or_ids_matches_nothing_on_postgresql(
+        pg_ledger: tuple[str, Seeded], path: str) -> None:
+    url, _ = pg_ledger  # PostgreSQL refuses NUL in text: each of these was a 500
+    async with client(dashboard(url)) as http:
+        await sign_in(http)
+        page = await http.get(path)
+        assert page.status_code in (200, 404), (path, page.status_code, page.text)
