@@ -289,3 +289,20 @@ def test_a_key_revoked_on_the_page_is_refused_by_the_api(site: Site, browser: An
     assert "revoked" in text and tab.errors == []
     screenshot(tab.page, "keys-revoked")
     tab.page.close()
+
+
+def test_every_page_fits_a_phone_screen(site: Site, browser: Any) -> None:
+    """On a phone only tables scroll sideways, never the page (the baseline picker listed
+    long catalog ids and pushed the savings and plan pages wider than the screen)."""
+    tab = Tab(browser)
+    sign_in(tab, site.base)
+    tab.page.set_viewport_size({"width": 360, "height": 740})
+    try:
+        for path in ("/ui", "/ui/savings", "/ui/requests", f"/ui/requests/{site.trace_id}",
+                     "/ui/keys", "/ui/plans", f"/ui/plans/{site.seeded.runs[0]}"):
+            tab.visit(f"{site.base}{path}")
+            width = tab.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, (path, width)
+    finally:
+        tab.page.set_viewport_size({"width": 1280, "height": 900})
+        tab.page.close()
