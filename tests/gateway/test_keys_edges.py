@@ -185,3 +185,35 @@ def test_cli_names_a_ledger_folder_it_cannot_create(tmp_path: Path) -> None:
     out = run_cli(["keys", "list"], str(blocker / "sub" / "l.sqlite"))
     assert out.exit_code == 1 and "internal error" not in out.stderr, out.stderr
     assert "cannot use the keys in the ledger" in out.stderr
+
+
+async def test_a_catalog_model_is_one_model_by_either_name(tmp_path: Path) -> None:
+    """`gpt-4o-mini` and `openai/gpt-4o-mini` are the same catalog model: a key allowed one
+    may call the other (and sees it in /v1/models), and a model's rate limit counts both (it
+    was bypassed by spelling the name the other way). A config alias stays its own name."""
+    ledger = str(tmp_path / "l.sqlite")
+    store = KeyStore(ledger)
+    bare, _ = store.create(KeySpec("bare", models=("gpt-4o-mini",)))
+    full, _ = store.create(KeySpec("full", models=("openai/gpt-4o-mini",)))
+    alias, _ = store.create(KeySpec("alias", models=("m",)))
+    store.close()
+    async with MockUpstream() as upstream:
+        config = _config(upstream, ledger)
+        config["gateway"]["limits"] = {"gpt-4o-mini": {"rpm": 3}}
+        app = create_app(config, env={"OPENAI_API_KEY": "sk-up", "LLMSWITCH_ADMIN_KEY": ADMIN})
+        async with _client(app) as http:
+            async def call(key: str, model: str) -> int:
+                out = await http.post("/v1/chat/completions", json={
+                    "model": model, "messages": HI, "max_tokens": 5},
+                    headers={"authorization": f"Bearer {key}"})
+                return out.status_code
+
+            assert await call(bare, "openai/gpt-4o-mini") == 200
+            assert await call(full, "gpt-4o-mini") == 200
+            assert await call(alias, "openai/m") == 403  # a config alias is its own name
+            listed = await http.get("/v1/models", headers={"authorization": f"Bearer {bare}"})
+            assert "openai/gpt-4o-mini" in [m["id"] for m in listed.json()["data"]]
+            assert await call(ADMIN, "openai/gpt-4o-mini") == 200  # the limit's third call
+            assert await call(ADMIN, "gpt-4o-mini") == 429
+            assert await call(ADMIN, "openai/gpt-4o-mini") == 429
+        await app.aclose()

@@ -20,6 +20,25 @@ from llmswitch.gateway.policy import Authenticator, OpenAccess
 from llmswitch.gateway.settings import GatewaySettings, parse_gateway
 
 
+def model_names(switch: Switch) -> Callable[[str], frozenset[str]]:
+    """`names(n)`: every name that means the same model as `n`. A catalog model answers to
+    its `provider/model` id and its catalog aliases (`gpt-4o-mini`), so a key allowed one of
+    them may use the others and a rate limit on one counts them all. A route or a config
+    alias keeps its own name (the config gave it a meaning of its own)."""
+    config, catalog = switch.config, switch.catalog
+    own = set(config.routes) | set(config.models)
+
+    def names(name: str) -> frozenset[str]:
+        card = None if name in own else catalog.lookup(name)
+        if card is None:
+            return frozenset({name})
+        same = {n for n in (card.id, *card.aliases) if n not in own}
+        return frozenset({name} | {n for n in same if (
+            (found := catalog.lookup(n)) is not None and found.id == card.id)})
+
+    return names
+
+
 class GatewayState:
     """The gateway's keys, limits, budgets and shared state for one app."""
 
@@ -100,7 +119,8 @@ class GatewayState:
             auth = OpenAccess(admin_key)
         else:
             self.store = KeyStore(url)
-            auth = KeyAuthenticator(self.store, admin_key, ttl=self.settings.key_cache_seconds)
+            auth = KeyAuthenticator(self.store, admin_key, ttl=self.settings.key_cache_seconds,
+                                    names=model_names(switch))
         self.admin = AdminApi(self.store, auth, admin_key is not None,
                               on_change=getattr(auth, "forget", None))
         self._check_limits(switch)
@@ -113,7 +133,8 @@ class GatewayState:
             store = MemoryLimits()
         self.limiter = GatewayLimiter(
             switch.config, store, spent=self._spent if self.store else None,
-            model_limits=self.settings.limits, budget_attempts=self.settings.budget_attempts)
+            model_limits=self.settings.limits, budget_attempts=self.settings.budget_attempts,
+            names=model_names(switch))
         return auth, self.limiter
 
     async def _spent(self, key_id: str, since: float) -> float:

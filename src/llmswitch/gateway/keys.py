@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -507,8 +508,12 @@ class KeyAuthenticator:
 
     def __init__(self, store: KeyStore, admin_key: str | None = None, ttl: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, max_cached: int = 10_000) -> None:
+                 wall: Callable[[], float] = time.time, max_cached: int = 10_000,
+                 names: Callable[[str], frozenset[str]] | None = None) -> None:
         self.store = store
+        self.names = names
+        """Every name of the same model (`access.model_names`): a key's allowed models are
+        widened to them once per lookup."""
         self.admin_key = admin_key
         self.ttl = ttl
         self.clock = clock
@@ -584,12 +589,20 @@ class KeyAuthenticator:
             record = await asyncio.shield(pending)
         except Exception as exc:  # the database (or the path to it) is unusable
             raise _unavailable(exc) from None
-        principal = record.principal() if record is not None else None
+        principal = self._principal(record) if record is not None else None
         if self.ttl > 0:
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()
             self._cache[digest] = (now + self.ttl, record, principal)
         return record, principal
+
+    def _principal(self, record: KeyRecord) -> Principal:
+        principal = record.principal()
+        if self.names is None or principal.models is None:
+            return principal
+        names = self.names
+        allowed = frozenset(n for m in principal.models for n in names(m))
+        return dataclasses.replace(principal, models=allowed)
 
     def forget(self) -> None:
         """Drop every cached lookup (the next request reads the store)."""

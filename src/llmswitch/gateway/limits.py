@@ -429,17 +429,26 @@ class GatewayLimiter:
     def __init__(self, config: Config, store: LimitsStore, spent: Spent | None = None,
                  model_limits: Mapping[str, Any] | None = None,
                  budget_attempts: int | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 names: Callable[[str], frozenset[str]] | None = None) -> None:
         self.config = config
         self.store = store
         self.spent = spent
         self.budget_attempts = budget_attempts
         self.wall = wall
         self.model_limits: dict[str, Limit] = {}
+        """By every name of the model (`names`): `gpt-4o-mini` and `openai/gpt-4o-mini`
+        share one window; a name the config lists itself keeps its own limit."""
+        same: dict[str, Limit] = {}
         for name, value in (model_limits or {}).items():
             rpm, tpm = _limit_values(value)
             if rpm is not None or tpm is not None:
-                self.model_limits[name] = Limit(f"model:{name}", rpm, tpm, f"model {name!r}")
+                limit = self.model_limits[name] = Limit(f"model:{name}", rpm, tpm,
+                                                        f"model {name!r}")
+                for other in names(name) if names is not None else ():
+                    same.setdefault(other, limit)
+        for other, limit in same.items():
+            self.model_limits.setdefault(other, limit)
         self._attempts: dict[str, int] = {}
 
     def limits_for(self, principal: Principal, model: str) -> list[Limit]:
