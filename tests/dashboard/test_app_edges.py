@@ -177,3 +177,29 @@ async def test_nul_in_search_or_ids_matches_nothing_on_postgresql(
         await sign_in(http)
         page = await http.get(path)
         assert page.status_code in (200, 404), (path, page.status_code, page.text)
+
+
+async def test_a_failed_stream_shows_why_it_failed(ledger: tuple[str, Seeded],
+                                                   tmp_path: Path) -> None:
+    """A stream that failed before (or without) a ledger row, such as a deadline or a
+    rejected output, has its reason only in run.json: the run page shows it."""
+    url, _ = ledger
+    runs = tmp_path / "runs"
+    _run(runs, "r", {"run_id": "run-with-failure", "status": "failed", "streams": {
+        "ok": {"status": "done", "provider": "openai", "model": "gpt-4o-mini",
+               "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.00001, "error": None},
+        "late": {"status": "failed", "model": None, "error": {
+            "type": "timeout", "message": "stream late: its deadline of 30 s passed",
+            "provider": None, "model": None, "status": None}},
+        "after": {"status": "skipped", "error": {
+            "type": "skipped", "message": "depends on late, which failed"}}}})
+    async with client(dashboard(url, runs=(str(runs),))) as http:
+        await sign_in(http)
+        page = await http.get("/ui/plans/run-with-failure")
+        assert page.status_code == 200
+        assert "timeout: stream late: its deadline of 30 s passed" in page.text, page.text
+        assert "depends on late, which failed" in page.text
+        data = (await http.get("/ui/api/plans/run-with-failure")).json()
+        late = next(s for s in data["streams"] if s["stream"] == "late")
+        assert late["status"] == "failed" and late["errors"] == [
+            "timeout: stream late: its deadline of 30 s passed"]

@@ -135,6 +135,9 @@ def run_view(reader: LedgerReader, catalog: Catalog, run_id: str,
         entry = value if isinstance(value, Mapping) else {}  # a run.json edited by hand
         line = lines.setdefault(str(sid), StreamLine(str(sid)))
         line.status = _text(entry.get("status"))
+        reason = _reason(entry.get("error"))
+        if reason and reason not in line.errors:
+            line.errors.append(reason)  # a deadline, a rejected output: only run.json knows
         if not rows and entry.get("model"):
             line.served = f"{entry.get('provider')}/{entry.get('model')}"
             line.models = [line.served]
@@ -152,6 +155,14 @@ def run_view(reader: LedgerReader, catalog: Catalog, run_id: str,
                    status=_text(manifest.get("status")),
                    baseline=name, baseline_usd=sum(known) if known else None,
                    streams=list(lines.values()))
+
+
+def _reason(error: Any) -> str | None:
+    """`type: message` of a stream's error in run.json."""
+    if isinstance(error, Mapping):
+        kind, message = error.get("type"), error.get("message")
+        return ": ".join(str(p) for p in (kind, message) if p) or None
+    return str(error) if error else None
 
 
 def _text(value: Any) -> str | None:
