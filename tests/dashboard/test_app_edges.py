@@ -203,3 +203,33 @@ async def test_a_failed_stream_shows_why_it_failed(ledger: tuple[str, Seeded],
         late = next(s for s in data["streams"] if s["stream"] == "late")
         assert late["status"] == "failed" and late["errors"] == [
             "timeout: stream late: its deadline of 30 s passed"]
+
+
+async def test_a_request_just_answered_by_the_gateway_opens_at_once(tmp_path: Path) -> None:
+    """The ledger writes in batches (observe.flush_interval); the dashboard served by the
+    gateway writes what is queued before it reads requests, so the trace id of an answer
+    opens on its page at once (it was a 404 until the next batch)."""
+    from llmswitch.gateway.app import create_app
+    from tests.support.mock_upstream import MockUpstream
+
+    ledger = str(tmp_path / "l.sqlite")
+    async with MockUpstream() as upstream:
+        app = create_app({
+            "providers": {"openai": {"base_url": upstream.base_url, "timeout": 30}},
+            "models": {"m": {"provider": "openai", "name": "m", "input_per_mtok": 1,
+                             "output_per_mtok": 2}},
+            "observe": {"ledger": ledger, "flush_interval": 60},
+            "gateway": {"access_log": False}},
+            env={"OPENAI_API_KEY": "sk-up", "LLMSWITCH_ADMIN_KEY": ADMIN})
+        async with client(app) as http:
+            answer = await http.post("/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"authorization": f"Bearer {ADMIN}"})
+            trace_id = answer.headers["x-llmswitch-trace-id"]
+            await sign_in(http)
+            page = await http.get(f"/ui/requests/{trace_id}")
+            assert page.status_code == 200, page.text
+            assert "openai" in page.text and ">m<" in page.text
+            assert trace_id in (await http.get("/ui/requests")).text
+            assert (await http.get(f"/ui/api/requests/{trace_id}")).status_code == 200
+        await app.aclose()

@@ -77,5 +77,9 @@ def for_gateway(gateway: Any, mount: str = MOUNT) -> Dashboard:
     store = getattr(auth, "store", None)
     forget = getattr(auth, "forget", None)
     keys = KeyAdmin(store, forget) if store is not None else KeyAdmin.for_ledger(url)
+    from llmswitch.observe.ledger import Ledger
+
+    ledger = next((o for o in switch.observers if isinstance(o, Ledger)), None)
     return Dashboard(url, switch.catalog, getattr(auth, "admin_key", None), keys=keys,
-                     runs_dirs=_runs_dirs(switch.config), mount=mount)
+                     runs_dirs=_runs_dirs(switch.config), mount=mount,
+                     flush=ledger.flush if ledger is not None else None)

@@ -6,6 +6,7 @@ endpoints answer 401)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -48,6 +49,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_FORM = 64 * 1024
 FAILED_LOGIN_DELAY = 0.5
+FLUSH_WAIT = 2.0
+"""Seconds a requests page waits for the gateway's ledger to write what it has queued."""
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()),
@@ -102,7 +105,8 @@ class Dashboard:
 
     def __init__(self, ledger_url: str | None, catalog: Catalog, admin_key: str | None, *,
                  keys: KeyAdmin | None = None, runs_dirs: tuple[Path, ...] = (),
-                 mount: str = "/ui", clock: Callable[[], float] = time.time) -> None:
+                 mount: str = "/ui", clock: Callable[[], float] = time.time,
+                 flush: Callable[[], None] | None = None) -> None:
         self.reader = LedgerReader(ledger_url)
         self.rollup = Rollup(self.reader, clock)
         self.catalog = catalog
@@ -111,6 +115,9 @@ class Dashboard:
         self.runs_dirs = runs_dirs
         self.mount = mount.rstrip("/")
         self.clock = clock
+        self.flush = flush
+        """The gateway's `Ledger.flush` (None for `llmswitch ui`: nothing queued here)."""
+        self._flushing: asyncio.Future[None] | None = None
         self._css = resources.files("llmswitch.dashboard").joinpath(
             "static", "dashboard.css").read_bytes()
 
@@ -253,10 +260,32 @@ class Dashboard:
                              period=q.get("period", "all") if q.get("period") in PERIODS
                              else "all", before=q.get("before", ""))
 
+    async def _written(self) -> None:
+        """Served by the gateway: let its ledger write the rows it has queued (at most
+        `FLUSH_WAIT` s; one flush at a time), so a request it has just answered is found."""
+        if self.flush is None:
+            return
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(asyncio.to_thread(self.flush))
+        with contextlib.suppress(Exception):  # too slow, or the ledger's own failure
+            await asyncio.wait_for(asyncio.shield(self._flushing), FLUSH_WAIT)
+
+    async def _detail(self, trace_id: str) -> Any:
+        """A request by trace id; on a miss, once more after the gateway's ledger writes."""
+        detail = await self.reader.run(lambda r: request_detail(r, trace_id))
+        if detail is None and self.flush is not None:
+            await self._written()
+            detail = await self.reader.run(lambda r: request_detail(r, trace_id))
+        return detail
+
+    async def _find(self, filt: RequestFilter) -> Any:
+        await self._written()
+        return await self.reader.run(lambda r: find_requests(r, filt, self.clock()))
+
     async def _requests(self, req: Request, session: Session, trace_id: str) -> Response:
         names = await self._key_names()
         if trace_id:
-            detail = await self.reader.run(lambda r: request_detail(r, trace_id))
+            detail = await self._detail(trace_id)
             if detail is None:
                 return self._page(req, "Request not found", h(
                     "p", None, f"No request {trace_id} in the ledger."), session, status=404,
@@ -264,7 +293,7 @@ class Dashboard:
             return self._page(req, f"Request {trace_id}", requests_page.request_page(
                 self.mount, detail, names), session, active="Requests")
         filt = self._filter(req)
-        rows, older = await self.reader.run(lambda r: find_requests(r, filt, self.clock()))
+        rows, older = await self._find(filt)
         return self._page(req, "Requests", requests_page.requests_page(
             self.mount, filt, rows, older, names), session)
 
@@ -352,12 +381,11 @@ class Dashboard:
         if what == "savings":
             return json_response(await self._savings(req))
         if what == "requests" and rest:
-            detail = await self.reader.run(lambda r: request_detail(r, rest))
+            detail = await self._detail(rest)
             return json_response(detail) if detail else json_response(
                 {"error": {"type": "not_found", "message": f"no request {rest}"}}, 404)
         if what == "requests":
-            rows, older = await self.reader.run(lambda r: find_requests(
-                r, self._filter(req), self.clock()))
+            rows, older = await self._find(self._filter(req))
             return json_response({"data": rows, "older": older})
         if what == "keys" and self.keys is not None:
             return json_response({"data": await self._list_keys()})
