@@ -217,3 +217,12 @@ async def test_a_catalog_model_is_one_model_by_either_name(tmp_path: Path) -> No
             assert await call(ADMIN, "gpt-4o-mini") == 429
             assert await call(ADMIN, "openai/gpt-4o-mini") == 429
         await app.aclose()
+
+
+def test_cli_revoking_twice_says_it_was_already_revoked(tmp_path: Path) -> None:
+    ledger = str(tmp_path / "l.sqlite")
+    created = json.loads(run_cli(["keys", "create", "--name", "k", "--json"], ledger).stdout)
+    first = run_cli(["keys", "revoke", "k"], ledger)
+    assert first.exit_code == 0 and first.stdout.startswith("revoked key k")
+    again = run_cli(["keys", "revoke", created["id"]], ledger)
+    assert again.exit_code == 0 and "was already revoked at 20" in again.stdout, again.stdout

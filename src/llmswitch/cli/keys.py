@@ -170,11 +170,18 @@ def _table(rows: list[tuple[Any, dict[str, Any]]]) -> None:
 @json_option
 def revoke(id_or_name: str, config_path: str | None, as_json: bool) -> None:
     """Revoke a key by id or name (gateways refuse it within seconds)."""
+    def work(store: Any) -> tuple[bool, Any]:
+        before = store.get(id_or_name)
+        return before.revoked_at is not None, store.revoke(before.id)
+
     try:
-        record = _with_store(config_path, lambda store: store.revoke(id_or_name))
+        already, record = _with_store(config_path, work)
     except LLMSwitchError as exc:
         fail(exc, as_json)
     if as_json:
         click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
-        return
-    click.echo(f"revoked key {record.name} ({record.id})")
+    elif already:
+        click.echo(f"key {record.name} ({record.id}) was already revoked at "
+                   f"{record.to_dict()['revoked_at']}")
+    else:
+        click.echo(f"revoked key {record.name} ({record.id})")
