@@ -226,3 +226,11 @@ def test_cli_revoking_twice_says_it_was_already_revoked(tmp_path: Path) -> None:
     assert first.exit_code == 0 and first.stdout.startswith("revoked key k")
     again = run_cli(["keys", "revoke", created["id"]], ledger)
     assert again.exit_code == 0 and "was already revoked at 20" in again.stdout, again.stdout
+
+
+@pytest.mark.parametrize("name", ["admin", "Admin"])
+def test_no_virtual_key_takes_the_admin_keys_name(name: str) -> None:
+    # the admin key's calls are filed as key "admin": a virtual key of that name was summed
+    # with them in the dashboard's spend by key
+    with pytest.raises(KeysError, match="admin"):
+        KeySpec(name).check()

@@ -222,6 +222,9 @@ class KeySpec:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise KeysError(f"name {self.name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
                             "starting with a letter or digit")
+        if self.name.lower() == ADMIN.name:
+            raise KeysError("the name 'admin' stands for the admin key in the ledger and the "
+                            "dashboard; choose another name")
         self._check_models()
         for label, value in (("rpm", self.rpm), ("tpm", self.tpm)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
