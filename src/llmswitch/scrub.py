@@ -6,15 +6,18 @@ the library as an error (an error body, a message quoting a header, a URL in a c
 error), `HttpModel` passes it through that provider's `Scrubber` before it reaches an error, a
 span, a log line or a ledger row. Only error paths scrub; a successful call costs nothing.
 
-A secret is replaced wherever it appears: as sent, percent-encoded, JSON-escaped, and cut short
-(16 or more of its first characters, then the rest of the token, so a body cut in the middle
-of the key is caught too). The marker keeps at most a vendor prefix: `sk-...[redacted]`.
+A secret is replaced wherever it appears: as sent, percent-encoded, JSON-escaped, with HTML
+character references (`sk&#45;proj&#45;…`), any mix of those, and cut short (16 or more of its
+first characters, then the rest of the token, so a body cut in the middle of the key is caught
+too). The marker keeps at most a vendor prefix: `sk-...[redacted]`.
 Values shorter than `MIN_SECRET` characters are not scrubbed (they would redact ordinary words).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import html
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -26,8 +29,9 @@ MIN_SECRET = 8
 PREFIX_MATCH = 16
 """How many first characters of a (longer) secret identify a truncated echo of it."""
 REDACTED = "[redacted]"
-_TAIL = r"[^\s\"'<>&,;()\[\]{}|]*"
-"""The rest of a token after a secret's prefix (up to a blank, quote, bracket or separator)."""
+_TAIL = r"(?:[^\s\"'<>&,;()\[\]{}|%\\]|%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]+;|\\u[0-9A-Fa-f]{4}|\\/)*"
+"""The rest of a token after a secret's prefix (up to a blank, quote, bracket or separator;
+its characters may be percent-encoded, JSON-escaped or HTML character references)."""
 _VENDOR_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,3}[-_]")
 _SECRET_PARAM = re.compile(
     r"key|token|secret|sig|password|passwd|pwd|auth|credential|session", re.IGNORECASE)
@@ -126,22 +130,46 @@ def marker(secret: str) -> str:
     return f"{keep}...{REDACTED}" if keep else REDACTED
 
 
-def _variants(secret: str) -> list[str]:
-    """The secret as sent, percent-encoded (both hex cases) and JSON-escaped."""
-    quoted = quote(secret, safe="")
-    escaped = json.dumps(secret)[1:-1]
-    out = [secret, quoted, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted),
-           escaped, escaped.replace("/", "\\/"), quote(secret, safe="/")]
-    return list(dict.fromkeys(out))
-
-
 def _pattern(secret: str) -> str:
-    variants = _variants(secret)
-    parts = [re.escape(v) for v in variants]
-    if len(secret) >= PREFIX_MATCH + 4:
-        parts += [re.escape(v[:PREFIX_MATCH]) + _TAIL
-                  for v in dict.fromkeys(v[:PREFIX_MATCH] for v in variants)]
-    return "|".join(parts)
+    """The secret with each character in any of its encodings (so mixed encodings match too),
+    and, for a long one, its first `PREFIX_MATCH` characters followed by the rest of a token
+    (a body cut in the middle of the key)."""
+    chars = [_char(c) for c in secret]
+    whole = "".join(chars)
+    if len(secret) < PREFIX_MATCH + 4:
+        return whole
+    return f"{whole}|{''.join(chars[:PREFIX_MATCH])}{_TAIL}"
+
+
+@functools.lru_cache(maxsize=512)
+def _char(c: str) -> str:
+    r"""A character of a secret as sent, percent-encoded (either hex case, `+` for a blank),
+    JSON-escaped (`\/`, `\uXXXX`) or as an HTML character reference (`&#45;`, `&#x2d;`,
+    `&sol;`)."""
+    if c.isascii() and c.isalnum():
+        return c
+    code = ord(c)
+    forms = {c, quote(c, safe=""), quote(c, safe="").lower(), json.dumps(c)[1:-1],
+             json.dumps(c, ensure_ascii=False)[1:-1], f"\\u{code:04x}", f"\\u{code:04X}",
+             f"&#{code};", f"&#x{code:x};", f"&#x{code:X};", html.escape(c),
+             *(f"&{name}" for name in _entities().get(c, ()))}
+    if c == "/":
+        forms.add("\\/")
+    if c == " ":
+        forms.add("+")
+    return "(?:" + "|".join(re.escape(f) for f in sorted(forms, key=lambda f: (-len(f), f))) + ")"
+
+
+@functools.lru_cache(maxsize=1)
+def _entities() -> dict[str, tuple[str, ...]]:
+    """ASCII characters by their HTML5 named references (`/` → `sol;`, `_` → `lowbar;`, …)."""
+    from html.entities import html5
+
+    by_char: dict[str, list[str]] = {}
+    for name, value in html5.items():
+        if name.endswith(";") and len(value) == 1 and value.isascii():
+            by_char.setdefault(value, []).append(name)
+    return {c: tuple(names) for c, names in by_char.items()}
 
 
 def header_secrets(headers: Mapping[str, str]) -> list[str]:

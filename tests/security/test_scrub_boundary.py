@@ -60,6 +60,8 @@ def echo_transport(provider: str, body: str) -> Callable[[], httpx.AsyncBaseTran
         pad = ""
         if body == "html-cut":  # the key starts at character 270: ~30 of its characters fit
             pad = "x" * (270 - len(lead) - len(header) - 2 - (value.rfind(" ") + 1))
+        if body == "html-entities":  # an HTML encoder that writes `-` `_` `/` as references
+            value = "".join(f"&#{ord(c)};" if c in "-_/+=" else c for c in value)
         page = f"{lead}{pad}{header}: {value}</p></body></html>"
         return httpx.Response(401, text=page, headers={"content-type": "text/html"})
 
@@ -99,7 +101,7 @@ def otel_text(exporter: Any) -> str:
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
-@pytest.mark.parametrize("body", ["json", "html", "html-cut"])
+@pytest.mark.parametrize("body", ["json", "html", "html-cut", "html-entities"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_echoed_key_is_scrubbed_everywhere(provider: str, body: str, stream: bool,
                                                  tmp_path: Path, otel: Any) -> None:

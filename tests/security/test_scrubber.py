@@ -30,6 +30,24 @@ def test_every_form_of_a_secret_is_replaced(form: str) -> None:
     assert out.startswith("header said: ") and out.endswith(" (end)")
 
 
+def _entities(text: str, chars: str = "-_/+=") -> str:
+    return "".join(f"&#{ord(c)};" if c in chars else c for c in text)
+
+
+@pytest.mark.parametrize("form", [
+    _entities(KEY), _entities(AWS), _entities(KEY).replace("&#45;", "&#x2D;", 1),
+    AWS.replace("/", "&sol;").replace("+", "&plus;"), AWS.replace("/", "\\u002f"),
+    AWS.replace("/", "%2F", 1),  # one character encoded, the other as sent
+    _entities(KEY)[:40] + "…",  # cut after 16+ characters, in entities
+    f"Bearer+{KEY}",  # form-encoded blank
+])
+def test_html_references_and_mixed_encodings_are_replaced(form: str) -> None:
+    out = Scrubber([KEY, AWS]).text(f"<p>{form}</p>")
+    assert "[redacted]" in out and out.startswith("<p>") and out.endswith("</p>"), out
+    for secret in (KEY, AWS):
+        assert secret[:16] not in out and _entities(secret)[:16] not in out, out
+
+
 def test_markers_keep_only_a_vendor_prefix() -> None:
     assert marker(KEY) == "sk-...[redacted]"
     assert marker("AIzaSyD4kP9xQ2mL7vN3bR8tW1cY6hJ0fG5sA2e") == "[redacted]"
