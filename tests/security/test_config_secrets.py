@@ -88,3 +88,26 @@ def test_otel_exporter_headers_stay_out_of_repr_and_dumps() -> None:
     }
     for where, text in shown.items():
         assert token not in text, f"{where}: {text}"
+
+
+def test_provider_base_url_and_gateway_state_secrets_stay_out_of_repr_and_dumps() -> None:
+    from llmswitch.config.loader import config_from_dict
+
+    secrets = ("basePw-7Yx2Kq9", "qKey-4Rt8Lm3Vn6", "redisPw-5Hd2Zs8")
+    config = config_from_dict({
+        "providers": {"proxy": {"base_url": f"https://u:{secrets[0]}@gw.test/v1?key={secrets[1]}"},
+                      "plain": {"base_url": "http://127.0.0.1:8000/v1"}},
+        "gateway": {"state": f"redis://:{secrets[2]}@127.0.0.1:6379/0"}})
+    assert config.providers["proxy"].base_url is not None
+    assert secrets[0] in config.providers["proxy"].base_url  # still used to connect
+    assert config.gateway["state"].startswith("redis://:redisPw")
+    shown = {
+        "repr(config)": repr(config), "str(config)": str(config),
+        "model_dump": json.dumps(config.model_dump(), default=str),
+        "model_dump_json": config.model_dump_json(),
+        "repr(provider)": repr(config.providers["proxy"]),
+    }
+    for where, text in shown.items():
+        assert "gw.test" in text, where  # still says where
+        for secret in secrets:
+            assert secret not in text, f"{where}: {text}"

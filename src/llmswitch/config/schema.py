@@ -42,6 +42,16 @@ class ProviderConfig(BaseModel):
         # YAML reads an unquoted 2024-10-21 as a date.
         return value.isoformat() if isinstance(value, datetime.date) else value
 
+    @field_serializer("base_url")
+    def _base_url_without_secrets(self, value: str | None) -> str | None:
+        from llmswitch.scrub import redact_url
+
+        return None if value is None else redact_url(value)  # a password, a `?key=`
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, self._base_url_without_secrets(value) if name == "base_url" else value
+
 
 class ModelEntry(BaseModel):
     """A `models.<name>` entry.
@@ -120,6 +130,15 @@ class Config(BaseModel):
 
         return public_observe(value)  # OTel exporter headers, a ledger DSN's password
 
+    @field_serializer("gateway")
+    def _gateway_without_secrets(self, value: dict[str, Any]) -> dict[str, Any]:
+        from llmswitch.scrub import redact_url
+
+        # `state: redis://:password@host`: URLs lose their passwords and credential queries.
+        return {k: redact_url(v) if isinstance(v, str) else v for k, v in value.items()}
+
     def __repr_args__(self) -> Any:
+        public = {"observe": self._observe_without_secrets,
+                  "gateway": self._gateway_without_secrets}
         for name, value in super().__repr_args__():
-            yield name, self._observe_without_secrets(value) if name == "observe" else value
+            yield name, public[name](value) if name in public else value
