@@ -193,12 +193,20 @@ def url_secrets(url: str | None) -> list[str]:
         return []
     try:
         parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return []
+        password, query = parts.password, parts.query
+    except ValueError:  # e.g. an unclosed `[` in the host: drivers quote such URLs whole
+        password, query = _password_as_written(url), url.partition("?")[2]
     out = [password] if password else []
-    out += [v for k, v in _query_pairs(parts.query) if _SECRET_PARAM.search(k)]
+    out += [v for k, v in _query_pairs(query.partition("#")[0]) if _SECRET_PARAM.search(k)]
     return list(dict.fromkeys([*out, *(unquote(v) for v in out)]))
+
+
+def _password_as_written(url: str) -> str | None:
+    """The password of `scheme://user:password@host...`, read without parsing the host."""
+    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    _, colon, password = userinfo.partition(":")
+    return password if at and colon and password else None
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:

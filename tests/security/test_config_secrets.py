@@ -20,9 +20,11 @@ PASSWORD = "Sup3rS3cretPw"
     f"postgresql://app:{PASSWORD}@127.0.0.1:1/ledger",
     f"postgresql://app:{PASSWORD}%zz@127.0.0.1:1/ledger",  # libpq quotes the bad token
     f"postgres://127.0.0.1:1/ledger?password={PASSWORD}%zz",
+    f"postgresql://app:{PASSWORD}@[::1/ledger",  # no URL parser reads it; libpq quotes it
 ])
 @pytest.mark.parametrize("command", [["report"], ["report", "--json"], ["traces"],
-                                     ["traces", "--json"], ["traces", "abc123"]])
+                                     ["traces", "--json"], ["traces", "abc123"],
+                                     ["keys", "list", "--json"], ["keys", "revoke", "k1"]])
 def test_report_and_traces_errors_hide_the_dsn_password(dsn: str, command: list[str],
                                                          tmp_path: Path) -> None:
     pytest.importorskip("psycopg", reason="psycopg not installed (extra postgres)")

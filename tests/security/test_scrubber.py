@@ -84,6 +84,10 @@ def test_urls() -> None:
     assert redact_url("/var/lib/ledger.sqlite") == "/var/lib/ledger.sqlite"
     assert url_secrets("https://u:p4ssw0rd!@h/v1?key=AIza123456&alt=sse") == [
         "p4ssw0rd!", "AIza123456"]
+    # A URL no parser accepts (drivers quote it whole in their errors) still gives its secrets.
+    assert url_secrets("postgresql://app:hunter2pw@[::1/db?password=abcd1234") == [
+        "hunter2pw", "abcd1234"]
+    assert redact_url("postgresql://app:hunter2pw@[::1/db") == "postgresql://app:[redacted]@[::1/db"
 
 
 def test_provider_secrets_are_computed_once_per_key() -> None:

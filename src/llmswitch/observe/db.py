@@ -119,7 +119,10 @@ class Database:
             try:
                 return psycopg.connect(self.url, autocommit=False)
             except psycopg.Error as exc:
-                raise ConfigError(f"cannot connect to the ledger database: {exc}".strip(),
+                from llmswitch.scrub import url_scrubber  # libpq may quote the password
+
+                detail = url_scrubber(self.url).text(str(exc))
+                raise ConfigError(f"cannot connect to the ledger database: {detail}".strip(),
                                   hint="check observe.ledger / $LLMSWITCH_LEDGER") from None
         path = sqlite_path(self.url)
         if self.readonly:
