@@ -100,6 +100,10 @@ class Settings:
         if not isinstance(self.extra, Mapping):
             raise ValueError(f"extra must be a mapping of body fields, not {self.extra!r}")
         names = {t.name for t in self.tools}
+        if len(names) < len(self.tools):
+            twice = sorted({t.name for t in self.tools if [u.name for u in self.tools].count(
+                t.name) > 1})
+            raise ValueError(f"tools: each name must be unique ({', '.join(twice)} given twice)")
         if self.tool_choice not in (None, "auto", "none", "required") and (
             self.tool_choice not in names
         ):
@@ -158,10 +162,14 @@ def _tool(index: int, value: ToolSpec | Mapping[str, Any]) -> ToolSpec:
     fn = value.get("function", value) if isinstance(value, Mapping) else None
     if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
         raise ValueError(f"tools[{index}] must be a ToolSpec or a mapping with a 'name'")
+    parameters = fn.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(parameters, Mapping):
+        raise ValueError(f"tools[{index}] ({fn['name']}): parameters must be a JSON Schema "
+                         f"object, not {parameters!r}")
     return ToolSpec(
         name=fn["name"],
         description=str(fn.get("description", "")),
-        parameters=fn.get("parameters") or {"type": "object", "properties": {}},
+        parameters=parameters,
         strict=bool(fn.get("strict", False)),
     )
 

@@ -102,7 +102,7 @@ def explain(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{source}: {loc}: {msg}")
@@ -145,8 +145,25 @@ def check_entries(config: Config) -> None:
                 f"{config.source}: models.{name}: give either 'model' (an alias) or "
                 "'provider' (a new model), not both"
             )
+    _check_alias_cycles(config)
     clash = set(config.models) & set(config.routes)
     if clash:
         raise ConfigError(
             f"{config.source}: {', '.join(sorted(clash))} is both a model and a route name"
         )
+
+
+def _check_alias_cycles(config: Config) -> None:
+    """An alias that leads back to itself through other aliases is refused at load (it failed
+    only when called, and only under some of its names)."""
+    for start, entry in config.models.items():
+        chain, name = [start], entry.model
+        while name is not None and name in config.models and name not in chain:
+            chain.append(name)
+            name = config.models[name].model
+        if name == start:
+            hint = (f"to give {start} default settings, write models.{start}: {{settings: "
+                    "...} without 'model'" if len(chain) == 1 else
+                    "point one of them at a model or a route")
+            raise ConfigError(f"{config.source}: models.{start}: aliases form a cycle: "
+                              f"{' -> '.join([*chain, start])}", hint=hint)

@@ -11,6 +11,8 @@ from llmswitch.catalog.card import ModelCard
 
 DEFAULT_MODEL = "local/smollm2-135m"
 CARD_FIELDS = frozenset(ModelCard.model_fields) - {"id"}
+API_VALUES = ("chat", "responses", "openai")
+"""What `providers.<name>.api` may say."""
 
 
 class ProviderConfig(BaseModel):
@@ -31,7 +33,8 @@ class ProviderConfig(BaseModel):
     api_version: str | None = None
     """Azure OpenAI's `api-version` query parameter."""
     api: str | None = None
-    """`chat` or `responses` for OpenAI-style providers (default: per model, from the catalog)."""
+    """`chat` or `responses` for OpenAI-style providers (default: per model, from the catalog);
+    `openai` for Ollama's OpenAI-compatible `/v1`."""
     region: str | None = None
     profile: str | None = None
     max_connections: int = Field(default=100, gt=0)
@@ -41,6 +44,13 @@ class ProviderConfig(BaseModel):
     def _date_is_text(cls, value: Any) -> Any:
         # YAML reads an unquoted 2024-10-21 as a date.
         return value.isoformat() if isinstance(value, datetime.date) else value
+
+    @field_validator("api")
+    @classmethod
+    def _known_api(cls, value: str | None) -> str | None:
+        if value is not None and value not in API_VALUES:
+            raise ValueError(f"must be one of {', '.join(API_VALUES)}, not {value!r}")
+        return value
 
     @field_serializer("base_url")
     def _base_url_without_secrets(self, value: str | None) -> str | None:
