@@ -146,6 +146,8 @@ def to_messages(value: MessagesInput, system: str | None = None) -> tuple[Messag
     else:
         out = [m if isinstance(m, Message) else message_from_dict(m) for m in value]
     if system is not None:
+        if not isinstance(system, str):
+            raise ValueError(f"system must be a string, not {type(system).__name__}")
         out.insert(0, Message.system(system))
     if not out:
         raise ValueError("a request needs at least one message")

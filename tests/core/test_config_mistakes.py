@@ -56,3 +56,11 @@ def test_provider_api_must_be_a_known_value() -> None:
         Switch({"providers": {"openai": {"api": "respones"}}}, observers=[])
     for api in ("chat", "responses"):
         Switch({"providers": {"openai": {"api": api}}}, observers=[])
+
+
+@pytest.mark.parametrize("system", [5, ["be brief"], {"text": "x"}])
+async def test_a_system_prompt_that_is_not_text_is_a_bad_request(system: Any) -> None:
+    fake = FakeModel("m")
+    with pytest.raises(BadRequestError, match="system must be a string"):
+        await Switch({}, models={"m": fake}, observers=[]).complete("m", "q", system=system)
+    assert fake.call_count == 0
