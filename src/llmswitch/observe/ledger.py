@@ -39,6 +39,23 @@ TRACE_COLUMNS = tuple(TraceRecord.__dataclass_fields__)
 _trace_row = operator.attrgetter(*TRACE_COLUMNS)  # a row tuple without asdict's deep copy
 
 
+class _Ended:
+    """What the writer needs of a finished call: its identity and its spans."""
+
+    __slots__ = ("attempts", "duration_ms", "name", "served", "status", "tags", "trace",
+                 "trace_id")
+
+    def __init__(self, record: CallRecord) -> None:
+        self.trace_id = record.trace_id
+        self.name = record.name
+        self.tags = record.tags
+        self.status = record.status
+        self.duration_ms = record.duration_ms
+        self.trace = record.trace
+        self.attempts = record.all_attempts()
+        self.served = served_attempt(record)
+
+
 class LedgerFullWarning(UserWarning):
     """The ledger's queue was full and rows were dropped."""
 
@@ -109,11 +126,14 @@ class Ledger:
     def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
         if self._closed:
             return
-        # Only a reference is queued here; rows and trace JSON are built on the writer thread,
-        # so the request path pays for a queue put and nothing else.
+        # Only the call's spans are queued here (not its request or answer, which a queue
+        # holding up to a flush interval of calls would keep alive for the garbage collector
+        # to walk again and again); rows and trace JSON are built on the writer thread. The
+        # spans are the live objects: a provider model that refines an attempt's usage later
+        # (a stream closed after its call ended) is still seen by the writer.
         self._ensure_writer()
         try:
-            self._queue.put_nowait((record, extra))
+            self._queue.put_nowait((_Ended(record), extra))
             if self._queue.qsize() >= self.config.batch_size:
                 self._wake.set()
         except queue.Full:
@@ -209,11 +229,12 @@ class Ledger:
     def _write(self, db: Database, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
         traces: list[tuple[Any, ...]] = []
-        for record, extra in batch:
-            attempts, served = record.all_attempts(), served_attempt(record)
-            rows.extend(attempt_rows(record, attempts, served))
+        for ended, extra in batch:
+            record: Any = ended  # what attempt_rows and trace_record read of a CallRecord
+            rows.extend(attempt_rows(record, ended.attempts, ended.served))
             if self.config.traces:
-                traces.append(_trace_row(trace_record(record, extra, attempts, served)))
+                traces.append(_trace_row(trace_record(record, extra, ended.attempts,
+                                                      ended.served)))
         db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
         self.written += len(rows)
 
