@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -29,7 +30,6 @@ def traces(request_id: str | None, config_path: str | None, limit: int, as_json:
     """
     from llmswitch.cli.report import open_ledger
     from llmswitch.cli.tracefmt import render_trace
-    from llmswitch.observe.trace import span_from_dict
 
     try:
         if request_id is not None and not _REQUEST_ID.match(request_id):
@@ -40,16 +40,12 @@ def traces(request_id: str | None, config_path: str | None, limit: int, as_json:
                 rows = store.requests(limit=limit)
                 tree = None
             else:
-                tree = store.trace(request_id)
-                if tree is None:
-                    raise ConfigError(f"no single stored trace matches {request_id!r}",
-                                      hint="run `llmswitch traces` to list request ids; give "
-                                           "more characters when several share the prefix")
+                tree = _stored_tree(store, request_id)
+        shown = None if tree is None or as_json else render_trace(_span(tree, request_id or ""))
     except LLMSwitchError as exc:
         fail(exc, as_json)
     if tree is not None:
-        click.echo(json.dumps(tree, ensure_ascii=False) if as_json
-                   else render_trace(span_from_dict(tree)))
+        click.echo(json.dumps(tree, ensure_ascii=False) if as_json else shown)
         return
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -64,3 +60,35 @@ def traces(request_id: str | None, config_path: str | None, limit: int, as_json:
         took = "-" if r["duration_ms"] is None else f"{r['duration_ms']:.0f}ms"
         click.echo(f"{r['request_id'][:12]}  {when}  {r['route']:<20} {r['status']:<5} "
                    f"{served:<32} {cost:>11} {took}")
+
+
+def _damaged(request_id: str) -> ConfigError:
+    return ConfigError(f"the stored trace of {request_id} is not a readable trace tree (the "
+                       "ledger may be damaged or written by another program)",
+                       hint="`llmswitch traces --json` lists the requests; `llmswitch report` "
+                            "still reads the spend")
+
+
+def _stored_tree(store: Any, request_id: str) -> dict[str, Any]:
+    """The stored tree of one request; a row that is not JSON is a `ConfigError`."""
+    try:
+        tree = store.trace(request_id)
+    except (ValueError, RecursionError):
+        raise _damaged(request_id) from None
+    if tree is None:
+        raise ConfigError(f"no single stored trace matches {request_id!r}",
+                          hint="run `llmswitch traces` to list request ids; give "
+                               "more characters when several share the prefix")
+    if not isinstance(tree, dict):
+        raise _damaged(request_id)
+    return tree
+
+
+def _span(tree: dict[str, Any], request_id: str) -> Any:
+    """The span tree of a stored trace; one of the wrong shape is a `ConfigError`."""
+    from llmswitch.observe.trace import span_from_dict
+
+    try:
+        return span_from_dict(tree)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise _damaged(request_id) from None
