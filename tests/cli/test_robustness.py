@@ -485,3 +485,11 @@ def test_traces_with_a_damaged_stored_tree_is_a_config_error(ledger: Path, store
     if stored.startswith("{") and stored != "{not json":
         return  # JSON objects are printed as stored with --json
     json_error(invoke("traces", request_id[:8], "--json"), "config", "not a readable trace")
+
+
+@pytest.mark.parametrize("update", ["cost_usd = 'abc'", "input_tokens = 'many'"])
+def test_report_over_a_damaged_ledger_row_is_a_config_error(ledger: Path, update: str) -> None:
+    with sqlite3.connect(ledger) as conn:
+        conn.execute(f"UPDATE attempts SET {update}")
+    one_line_error(invoke("report"), "holds a row it cannot read")
+    json_error(invoke("report", "--json"), "config", "holds a row it cannot read")

@@ -64,6 +64,12 @@ def open_ledger(config_path: str | None) -> Iterator[LedgerStore]:
         raise
 
 
+def _where(config_path: str | None) -> str:
+    from llmswitch.scrub import redact_url
+
+    return redact_url(ledger_url(config_path))
+
+
 def _parse_since(since: str | None) -> float | None:
     from llmswitch.observe.report import parse_since
 
@@ -115,8 +121,14 @@ def report(config_path: str | None, since: str | None, by: str, as_json: bool,
         start = _parse_since(since)
         with open_ledger(config_path) as store:
             rows = store.attempts(start)
-        summary = rep.summarize(rows, by)  # type: ignore[arg-type]
-        series = rep.cost_series(rows)
+        try:
+            summary = rep.summarize(rows, by)  # type: ignore[arg-type]
+            series = rep.cost_series(rows)
+        except (ValueError, TypeError) as exc:  # text where the ledger keeps numbers
+            raise ConfigError(f"the ledger at {_where(config_path)} holds a row it cannot "
+                              f"read ({exc}): it may be damaged or written by another program",
+                              hint="point observe.ledger / $LLMSWITCH_LEDGER at a ledger "
+                                   "llmswitch wrote") from None
         if chart:
             _save_chart(series, chart)
     except LLMSwitchError as exc:
