@@ -493,3 +493,10 @@ def test_report_over_a_damaged_ledger_row_is_a_config_error(ledger: Path, update
         conn.execute(f"UPDATE attempts SET {update}")
     one_line_error(invoke("report"), "holds a row it cannot read")
     json_error(invoke("report", "--json"), "config", "holds a row it cannot read")
+
+
+def test_chat_schema_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    schema = write(tmp_path, "bom.json", b'\xef\xbb\xbf{"type": "object"}')
+    # The schema is accepted: the next problem found is the (unknown) model.
+    json_error(invoke("chat", "nosuch/model", "hi", "--schema", str(schema), "--json"),
+               "model_not_found", "nosuch/model")

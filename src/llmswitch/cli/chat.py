@@ -225,7 +225,7 @@ def _load_schema(value: str) -> Any:
             raise BadRequestError(f"--schema: {value!r} is a directory, not a JSON Schema file")
         if is_file:
             try:
-                text = path.read_text(encoding="utf-8")
+                text = path.read_text(encoding="utf-8-sig")  # editors may write a BOM
             except (OSError, UnicodeDecodeError) as exc:
                 raise BadRequestError(f"--schema: cannot read {value}: {exc}") from None
             where = f"--schema {value}"
