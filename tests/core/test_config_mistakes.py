@@ -3,11 +3,12 @@ a `ConfigError` at load naming the key, and the same settings on a call are a ba
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmswitch import Switch
+from llmswitch import Switch, load_config
 from llmswitch.errors import BadRequestError, ConfigError
 from llmswitch.testing import FakeModel
 
@@ -64,3 +65,21 @@ async def test_a_system_prompt_that_is_not_text_is_a_bad_request(system: Any) ->
     with pytest.raises(BadRequestError, match="system must be a string"):
         await Switch({}, models={"m": fake}, observers=[]).complete("m", "q", system=system)
     assert fake.call_count == 0
+
+
+def test_a_yaml_alias_bomb_and_deep_nesting_are_config_errors(tmp_path: Path) -> None:
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"  # 1 KB; 43 million strings once expanded
+    bomb.write_text("gateway:\n" + "".join(f"  {line}\n" for line in lines))
+    with pytest.raises(ConfigError, match="more than 200,000 values once YAML aliases"):
+        load_config(bomb)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("gateway: {x: " + "[" * 3000 + "]" * 3000 + "}\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
+    loop: dict[str, Any] = {}
+    loop["again"] = loop
+    with pytest.raises(ConfigError, match="nested more than 64 levels"):
+        Switch({"gateway": loop}, observers=[])

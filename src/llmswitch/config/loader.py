@@ -49,6 +49,8 @@ def load_config(
         raise ConfigError(f"cannot read config file {found}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{found}: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -65,6 +67,7 @@ def config_from_dict(
     """Validate a config given as a dict, expanding `${VAR}` and `${VAR:-default}`."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    _check_size(data, source)
     expanded = expand_env(dict(data), os.environ if env is None else env, source, ())
     expanded["source"] = source
     try:
@@ -73,6 +76,31 @@ def config_from_dict(
         raise ConfigError(explain(exc, source)) from None
     check_entries(config)
     return config
+
+
+MAX_NODES = 200_000
+"""Most values (strings, numbers, lists, mappings) a configuration may hold once YAML aliases
+are expanded: `&a [*b, *b, …]` chains grow exponentially (a 1 KB file held 43 million)."""
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings in a configuration."""
+
+
+def _check_size(data: Any, source: str) -> None:
+    """`ConfigError` for a configuration too large or too deep to expand (walked without
+    recursion and without expanding anything, so the check itself is bounded)."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
+    while todo:
+        value, depth = todo.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConfigError(f"{source}: more than {MAX_NODES:,} values once YAML aliases "
+                              "are expanded", hint="is an anchor (&name) repeated in a loop?")
+        if isinstance(value, Mapping | list):
+            if depth >= MAX_DEPTH:
+                raise ConfigError(f"{source}: nested more than {MAX_DEPTH} levels deep")
+            items = value.values() if isinstance(value, Mapping) else value
+            todo.extend((item, depth + 1) for item in items)
 
 
 def expand_env(value: Any, env: Mapping[str, str], source: str, where: tuple[str, ...]) -> Any:
