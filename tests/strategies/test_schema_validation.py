@@ -328,3 +328,11 @@ async def test_a_deeply_nested_answer_fails_the_schema(depth: int, streaming: bo
             await collect(switch(m=fake).stream("m", "q", response_format=fmt))
         else:
             await switch(m=fake).complete("m", "q", response_format=fmt)
+
+
+@pytest.mark.parametrize("retries", [True, -1, 1.5, "2"])
+def test_structured_route_retries_must_be_a_whole_number(retries: Any) -> None:
+    with pytest.raises(ConfigError, match=r"routes\.x: 'retries' must be a whole number"):
+        Switch({"routes": {"x": {"strategy": "structured", "targets": ["m"],
+                                 "schema": SCHEMA, "retries": retries}}},
+               models={"m": FakeModel("m")}, observers=[])

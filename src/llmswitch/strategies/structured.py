@@ -83,7 +83,7 @@ def build(ctx: RouteContext) -> Model:
     if mode not in MODES:
         raise ctx.fail(f"mode {mode!r} is not one of {', '.join(MODES)}")
     retries = ctx.option("retries", 2)
-    if not isinstance(retries, int) or retries < 0:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ctx.fail("'retries' must be a whole number ≥ 0")
     return StructuredModel(ctx.name, ctx.targets()[0], schema, mode, retries,
                            card_for(target, ctx.config, ctx.catalog))
