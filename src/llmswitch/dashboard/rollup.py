@@ -4,9 +4,11 @@ the same SQL for SQLite and PostgreSQL); this process keeps the sums of settled 
 page reads only the rows of the last hour or two instead of the whole ledger.
 
 An hour is settled one hour after it ends (`SETTLE_S`): a row is written when its call ends
-and stamped with the call's start, so rows can arrive late (a long stream). Settled hours are
-summed once, and everything is summed again from scratch every `REBUILD_S` (6 h), which picks
-up rows deleted or arriving later than that.
+and stamped with the call's start, so rows can arrive late (a long stream, rows imported or
+backdated). Settled hours are summed once, up to the highest row id seen then; each page adds
+the rows written since (by id: an index range, whatever their time) to the hours they belong
+to. Everything is summed again from scratch every `REBUILD_S` (6 h), which also picks up rows
+deleted, or committed out of id order by another PostgreSQL writer.
 """
 
 from __future__ import annotations
@@ -70,11 +72,11 @@ class Cell:
 Key = tuple[object, ...]
 
 
-def _select(dialect: str) -> str:
+def _select(dialect: str, ids: bool = False) -> str:
     cols = ", ".join(f"{expr} AS {name}" for expr, name in zip(_SUMS, MEASURES, strict=True))
     return (f"SELECT {hour_expr(dialect)} AS hour, provider, model, route, key_id, run_id, "
             f"status, error_type, {cols} FROM attempts WHERE ts >= ? AND ts < ? "
-            "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8")
+            + ("AND id > ? AND id <= ? " if ids else "") + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8")
 
 
 class Rollup:
@@ -87,11 +89,17 @@ class Rollup:
         self._cells: list[Cell] = []  # the settled sums as cells, by hour
         self._hours: list[int] = []
         self._until = 0.0  # settled sums cover ts < _until (an hour boundary)
+        self._seen = 0  # ... and the rows with id <= _seen
         self._built = -math.inf
         self._lock = threading.Lock()
 
-    def _sum(self, start: float, end: float, into: dict[Key, list[float]]) -> None:
-        for row in self.reader.query(_select(self.reader.dialect), (start, end)):
+    def _sum(self, start: float, end: float, into: dict[Key, list[float]],
+             ids: tuple[int, int] | None = None) -> int:
+        """Add the sums of rows with `start <= ts < end` (and `ids[0] < id <= ids[1]`) into
+        `into`; returns how many groups there were."""
+        sql = _select(self.reader.dialect, ids is not None)
+        rows = self.reader.query(sql, (start, end, *(ids or ())))
+        for row in rows:
             key = tuple(row[d] for d in DIMS)
             values = [float(row[m] or 0) for m in MEASURES]
             have = into.get(key)
@@ -100,6 +108,7 @@ class Rollup:
             else:
                 for i, v in enumerate(values):
                     have[i] += v
+        return len(rows)
 
     def cells(self, since: float | None = None) -> list[Cell]:
         """Every cell from the hour holding `since` (all when `None`), up to now."""
@@ -107,13 +116,8 @@ class Rollup:
         boundary = math.floor((now - SETTLE_S) / HOUR) * HOUR
         with self._lock:
             if now - self._built >= REBUILD_S:
-                self._settled, self._until, self._built = {}, -1e18, now
-            if boundary > self._until:
-                self._sum(self._until, boundary, self._settled)
-                self._until = boundary
-                self._cells = sorted((_cell(k, v) for k, v in self._settled.items()),
-                                     key=lambda c: c.hour)
-                self._hours = [c.hour for c in self._cells]
+                self._settled, self._until, self._seen, self._built = {}, -1e18, 0, now
+            self._settle(boundary)
             live: dict[Key, list[float]] = {}
             self._sum(self._until, 1e18, live)
             start = 0 if since is None else bisect.bisect_left(self._hours,
@@ -122,6 +126,30 @@ class Rollup:
         first = -math.inf if since is None else math.floor(since / HOUR)
         out.extend(_cell(key, v) for key, v in live.items() if _hour(key) >= first)
         return out
+
+    def _settle(self, boundary: float) -> None:
+        """Add newly settled hours (rows up to the current top id) and the rows written since
+        the last call that belong to hours already settled."""
+        top = _top_id(self.reader)
+        changed = 0
+        if top < self._seen:  # the ledger was emptied or replaced: start again
+            self._settled, self._until, self._seen, changed = {}, -1e18, 0, 1
+        if top > self._seen:  # late rows for settled hours (the new hours are summed below)
+            changed += self._sum(-1e18, self._until, self._settled, (self._seen, top))
+        if boundary > self._until:
+            changed += self._sum(self._until, boundary, self._settled, (-1, top)) or 1
+            self._until = boundary
+        self._seen = top
+        if not changed:
+            return
+        self._cells = sorted((_cell(k, v) for k, v in self._settled.items()),
+                             key=lambda c: c.hour)
+        self._hours = [c.hour for c in self._cells]
+
+
+def _top_id(reader: LedgerReader) -> int:
+    rows = reader.query("SELECT MAX(id) AS id FROM attempts")
+    return int(rows[0]["id"] or 0) if rows else 0
 
 
 def _hour(key: Key) -> int:
