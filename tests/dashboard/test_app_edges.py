@@ -233,3 +233,30 @@ async def test_a_request_just_answered_by_the_gateway_opens_at_once(tmp_path: Pa
             assert trace_id in (await http.get("/ui/requests")).text
             assert (await http.get(f"/ui/api/requests/{trace_id}")).status_code == 200
         await app.aclose()
+
+
+async def test_an_expired_key_can_still_be_revoked_from_its_row(
+        ledger: tuple[str, Seeded]) -> None:
+    import re
+    import time
+
+    from llmswitch.gateway.keys import KeySpec, KeyStore
+
+    url, _ = ledger
+    store = KeyStore(url)
+    store.create(KeySpec("old", expires_at=time.time() - 1), now=time.time() - 60)
+    store.close()
+    async with client(dashboard(url)) as http:
+        await sign_in(http)
+        page = (await http.get("/ui/keys")).text
+        row = next(r for r in page.split("<tr>") if ">old<" in r)
+        assert "expired" in row and "Revoke" in row
+        assert not re.search(r"<button[^>]*disabled[^>]*>Revoke", row), row
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+        key_id = re.search(r'/ui/keys/(key_[0-9a-f]+)/revoke', row)
+        assert csrf and key_id
+        done = await http.post(f"/ui/keys/{key_id.group(1)}/revoke",
+                               data={"csrf": csrf.group(1)})
+        assert done.status_code == 303
+        after = (await http.get("/ui/keys")).text
+        assert "revoked" in next(r for r in after.split("<tr>") if ">old<" in r)

@@ -32,7 +32,7 @@ def _budget(key: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _revoke(mount: str, key: Mapping[str, Any], csrf: str) -> Markup:
-    active = key.get("status") == "active"
+    active = key.get("status") != "revoked"  # an expired key may still be revoked
     return h("form", {"method": "post", "action": f"{mount}/keys/{quote(str(key['id']))}/revoke",
                       "class": "inline"},
              h("input", {"type": "hidden", "name": "csrf", "value": csrf}),
