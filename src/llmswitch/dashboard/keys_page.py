@@ -32,11 +32,11 @@ def _budget(key: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _revoke(mount: str, key: Mapping[str, Any], csrf: str) -> Markup:
-    active = key.get("status") != "revoked"  # an expired key may still be revoked
+    revocable = key.get("status") != "revoked"  # an expired key may still be revoked
     return h("form", {"method": "post", "action": f"{mount}/keys/{quote(str(key['id']))}/revoke",
                       "class": "inline"},
              h("input", {"type": "hidden", "name": "csrf", "value": csrf}),
-             h("button", {"type": "submit", "class": "danger", "disabled": not active,
+             h("button", {"type": "submit", "class": "danger", "disabled": not revocable,
                           "title": f"Revoke {key['name']}"}, "Revoke"))
 
 
