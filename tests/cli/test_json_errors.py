@@ -268,3 +268,18 @@ def test_undecodable_arguments_and_deep_schemas_are_bad_requests(
     code, out, _ = run_main([*args, "--json"], None, capsys, monkeypatch)
     error = the_error(code, out)
     assert error["type"] == "bad_request", error
+
+
+def test_a_binary_plan_input_file_is_a_plan_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("inputs:\n  x: {}\nstreams:\n  a:\n    model: local/smollm2-135m\n"
+                    "    prompt: '{x}'\n    output: text\n")
+    binary = tmp_path / "input.bin"
+    binary.write_bytes(bytes(range(128, 256)))
+    code, out, _ = run_main(["plan", "run", str(plan), "-i", f"x=@{binary}", "--dry-run",
+                             "--json"], None, capsys, monkeypatch)
+    assert code == 2, out  # a bad plan or bad arguments
+    error = json.loads(out)["error"]
+    assert error["type"] == "plan" and "not UTF-8 text" in error["message"], error

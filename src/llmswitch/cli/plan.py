@@ -100,6 +100,8 @@ def _inputs(pairs: tuple[str, ...], as_json: bool) -> dict[str, str]:
                 value = Path(value[1:]).read_text(encoding="utf-8")
             except OSError as exc:
                 _bad(PlanError(f"--input {name}: cannot read {value[1:]}: {exc}"), as_json)
+            except UnicodeDecodeError:  # a binary file is not a prompt
+                _bad(PlanError(f"--input {name}: {value[1:]} is not UTF-8 text"), as_json)
         out[name] = value
     return out
 
