@@ -283,3 +283,19 @@ def test_a_binary_plan_input_file_is_a_plan_error(
     assert code == 2, out  # a bad plan or bad arguments
     error = json.loads(out)["error"]
     assert error["type"] == "plan" and "not UTF-8 text" in error["message"], error
+
+
+@pytest.mark.parametrize("source", [b"def f(:\n", b"\x00\x01binary", b"raise ValueError('boom')\n"])
+def test_a_toolbox_module_that_fails_to_import_is_a_plan_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    source: bytes,
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("streams:\n  a:\n    model: local/smollm2-135m\n    prompt: hi\n"
+                    "    output: text\n")
+    tools = tmp_path / "mytools.py"
+    tools.write_bytes(source)
+    code, out, _ = run_main(["plan", "run", str(plan), "--tools", f"{tools}:tools",
+                             "--dry-run", "--json"], None, capsys, monkeypatch)
+    error = json.loads(out)["error"]
+    assert code == 2 and error["type"] == "plan" and "importing" in error["message"], error

@@ -148,6 +148,9 @@ def load_toolbox(ref: str) -> Toolbox:
             module = importlib.import_module(module_ref)
     except (ImportError, OSError) as exc:
         raise PlanError(f"--tools {ref}: cannot import {module_ref!r}: {exc}") from None
+    except Exception as exc:  # the module's own code failed (SyntaxError, NameError, ...)
+        raise PlanError(f"--tools {ref}: importing {module_ref!r} failed: "
+                        f"{type(exc).__name__}: {exc}") from None
     box = getattr(module, attr, None)
     if not isinstance(box, Toolbox):
         raise PlanError(f"--tools {ref}: {module_ref}.{attr} is not a llmswitch Toolbox",
