@@ -71,7 +71,7 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def asgi_call(app: Any, stream: bool = False) -> int:
+async def asgi_call(app: Any, stream: bool = False, key: str = KEY) -> int:
     body = STREAM_BODY if stream else BODY
     sent = False
     status = 0
@@ -91,7 +91,7 @@ async def asgi_call(app: Any, stream: bool = False) -> int:
 
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
              "headers": [(b"host", b"gw"), (b"content-type", b"application/json"),
-                         (b"authorization", f"Bearer {KEY}".encode()),
+                         (b"authorization", f"Bearer {key}".encode()),
                          (b"content-length", str(len(body)).encode())],
              "client": ("127.0.0.1", 5555)}
     await app(scope, receive, send)
@@ -114,7 +114,7 @@ async def drive(call: Any, n: int, conc: int) -> tuple[float, float]:
 
 
 async def point(kind: str, port: int, n: int, conc: int, profile: bool,
-                stream: bool = False) -> dict[str, Any]:
+                stream: bool = False, virtual_key: bool = False) -> dict[str, Any]:
     from llmswitch.gateway.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,8 +145,16 @@ async def point(kind: str, port: int, n: int, conc: int, profile: bool,
                 await app.switch.complete("mock-fast", messages, temperature=0.2,
                                           max_tokens=128)
 
+        key = KEY
+        if virtual_key:  # a key from the store, with an RPM limit and a budget to check
+            from llmswitch.gateway.keys import KeySpec
+
+            assert app.access is not None and app.access.store is not None
+            key, _ = app.access.store.create(KeySpec(name="bench", rpm=10**9, tpm=10**12,
+                                                     budget_usd=10**6, period="day"))
+
         async def through_app() -> None:
-            assert await asgi_call(app, stream) == 200
+            assert await asgi_call(app, stream, key) == 200
 
         call = engine if kind in ("engine", "switch-fake") else through_app
         prof = cProfile.Profile() if profile else None
@@ -170,6 +178,9 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--kinds", default="engine,app,app-no-obs")
     ap.add_argument("--stream", action="store_true", help="the streamed body (SSE)")
+    ap.add_argument("--virtual-key", action="store_true",
+                    help="send a virtual key with an RPM/TPM limit and a budget (else the "
+                         "admin key)")
     args = ap.parse_args()
     port = free_port()
     mock = subprocess.Popen(["taskset", "-c", "0", sys.executable,
@@ -187,7 +198,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for kind in args.kinds.split(","):
                 r = runner(point(kind, port, args.requests, args.conc, args.profile
-                                 and kind.startswith("app"), args.stream))
+                                 and kind.startswith("app"), args.stream,
+                                 args.virtual_key))
                 results.setdefault(kind, []).append(r)
         for kind, rs in results.items():
             us = sorted(r["cpu_us_per_req"] for r in rs)
@@ -195,7 +207,7 @@ def main() -> None:
             print(json.dumps({"kind": kind, "cpu_us_per_req_median": us[len(us) // 2],
                               "cpu_us_range": [us[0], us[-1]], "rps_median": rps[len(rps) // 2],
                               "requests": args.requests, "conc": args.conc,
-                              "stream": args.stream}))
+                              "stream": args.stream, "virtual_key": args.virtual_key}))
     finally:
         mock.terminate()
         mock.wait(10)

@@ -4,7 +4,8 @@ Starts the harness's mock upstream (core 0) and the gateway as the harness runs 
 (`llmswitch-bench.sh`: routing, ledger + traces, key check, access log; one worker, core 1),
 then drives `wrk` (core 0) in chunks of `--chunk` seconds, mixing the non-streamed and the
 streamed body, until `--requests` requests were answered or `--max-seconds` passed. After
-each chunk it records the requests so far, the gateway's RSS (VmRSS) and errors. Prints one
+each chunk it records the requests so far, the gateway's RSS (VmRSS), errors, and the ledger
+rows written and dropped (from /metrics: requests - written = the writer's backlog). Prints one
 JSON object per chunk and a summary: RSS after warm-up, at the end, and the growth.
 
     .venv/bin/python benchmarks/gateway/soak.py --requests 1000000 --max-seconds 3000
@@ -54,6 +55,24 @@ def wait_ready(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"the gateway did not answer on port {port}")
 
 
+def ledger_figures(port: int) -> dict[str, float]:
+    """Ledger rows written and dropped so far, from the gateway's /metrics."""
+    out: dict[str, float] = {}
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:
+        return out
+    for line in data.decode(errors="replace").splitlines():
+        for name in ("written", "dropped"):
+            if line.startswith(f"llmswitch_ledger_rows_{name}_total{{"):
+                out[name] = out.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def wrk(port: int, body: Path, seconds: int, conns: int) -> tuple[int, int]:
     """(requests, errors) of one wrk chunk."""
     env = {**os.environ, "WRK_BODY_FILE": str(body), "WRK_AUTH": KEY}
@@ -99,9 +118,12 @@ def main() -> None:
             n, e = wrk(port, bodies[i % 2], args.chunk, args.conns)
             i += 1
             total, errors = total + n, errors + e
+            ledger = ledger_figures(port)
             point = {"requests": total, "errors": errors, "rss_mib": round(rss_kib(pid) / 1024,
                                                                              1),
-                     "seconds": round(time.monotonic() - started)}
+                     "seconds": round(time.monotonic() - started),
+                     "ledger_written": ledger.get("written"),
+                     "ledger_dropped": ledger.get("dropped")}
             points.append(point)
             print(json.dumps(point), flush=True)
         warm = points[min(2, len(points) - 1)]
