@@ -75,13 +75,18 @@ def estimate_call(name: str, request: Request, config: Config, catalog: Catalog,
     priced = [c for c in known if c.priced]
     dearest = max(priced, key=_price_key, default=None) if priced else None
     tokens = estimate_request_tokens(request, dearest or (known[0] if known else None))
-    limit = request.settings.max_tokens
-    if limit is None:
-        limits = [c.max_output_tokens for c in known if c.max_output_tokens]
+    asked = request.settings.max_tokens
+    limits = [c.max_output_tokens for c in known if c.max_output_tokens]
+    if asked is None:
         limit = max(limits) if limits else default_max_output
+    elif limits and len(limits) == len(cards):
+        limit = min(asked, max(limits))  # no candidate can answer more than its own limit
+    else:
+        limit = asked
     cost = None
     if cards and len(priced) == len(cards):
-        cost = max(cost_usd(c, Usage(tokens, limit)) or 0.0 for c in priced)
+        cost = max(cost_usd(c, Usage(tokens, min(limit, c.max_output_tokens or limit))) or 0.0
+                   for c in priced)
     return CallEstimate(tokens, limit, cost, tuple(c.id for c in known))
 
 

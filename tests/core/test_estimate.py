@@ -46,3 +46,12 @@ def test_unknown_prices_and_names() -> None:
     assert s.estimate("openai/some-new-model", "hi").max_cost_usd is None
     with pytest.raises(ModelNotFoundError):
         s.estimate("nosuchmodel", "hi")
+
+
+def test_max_tokens_beyond_every_models_limit_is_capped_at_it() -> None:
+    estimate = switch().estimate("cheap", "hi", max_tokens=50_000)
+    assert estimate.max_output_tokens == 1000
+    assert estimate.max_cost_usd == pytest.approx(
+        (estimate.input_tokens * 1.0 + 1000 * 2.0) / 1e6)
+    assert switch().estimate("openai/some-new-model", "hi", max_tokens=50_000
+                             ).max_output_tokens == 50_000  # unknown limit: as asked
