@@ -198,10 +198,12 @@ async def test_client_leaving_a_stream_cancels_the_upstream_call(tmp_path: Path)
 
 
 async def test_slow_upstream_is_relayed_and_a_hung_one_is_a_504(tmp_path: Path) -> None:
-    async with MockUpstream(drip_s=0.2, hang_s=30) as upstream:
+    # The drip (9 words, 0.05 s apart) fits the 5 s attempt timeout with a wide margin on a
+    # busy machine; the hang never does.
+    async with MockUpstream(drip_s=0.05, hang_s=60) as upstream:
         upstream.script("slow", ["drip"])
         upstream.script("primary", ["hang"])
-        config = gateway_config(tmp_path, upstream, timeout=2)
+        config = gateway_config(tmp_path, upstream, timeout=5)
         async with serving("--config", config, env=UP_ENV) as gw:
             client = oa(gw.url)
             chunks = [c async for c in await client.chat.completions.create(
@@ -385,3 +387,20 @@ def test_exposure_rules() -> None:
     check_exposure(open_app, ServeOptions(host="0.0.0.0", no_auth=True))
     check_exposure(open_app, ServeOptions(host="127.0.0.1"))
     check_exposure(keyed, ServeOptions(host="0.0.0.0"))
+
+
+def test_several_workers_need_shared_state_for_limits_and_budgets(tmp_path: Path) -> None:
+    from llmswitch.gateway.app import create_app
+    from llmswitch.gateway.server import ServeError, ServeOptions, check_shared_state
+
+    limited = create_app({"observe": {"ledger": str(tmp_path / "l.sqlite")},
+                          "gateway": {"limits": {"local/smollm2-135m": {"rpm": 5}}}})
+    with pytest.raises(ServeError, match="would not hold"):
+        check_shared_state(limited, ServeOptions(workers=2))
+    check_shared_state(limited, ServeOptions(workers=1))  # one worker counts exactly
+    shared = create_app({"observe": {"ledger": str(tmp_path / "l.sqlite")},
+                         "gateway": {"state": "redis://127.0.0.1:1/0",
+                                     "limits": {"local/smollm2-135m": {"rpm": 5}}}})
+    check_shared_state(shared, ServeOptions(workers=2))
+    for app in (limited, shared):
+        asyncio.run(app.aclose())

@@ -225,6 +225,9 @@ class Gateway:
             out.status, out.outcome = 499, "cancelled"
             raise
         except Exception as exc:
+            if out.trace_id is not None and self.access is not None and (
+                    self.access.commit is not None):
+                await self.access.commit(out.trace_id)  # billed failed attempts are rows too
             await self._error(send, exc, api, out)
         finally:
             self.inflight -= 1
@@ -243,7 +246,9 @@ class Gateway:
 
     def _estimator(self, call: Call) -> Callable[[], CallEstimate]:
         """The call's cost estimate, computed only if a limit or budget asks for it."""
-        return lambda: self.switch.estimate(call.model, call.messages, **call.settings)
+        return lambda: self.switch.estimate(
+            call.model, call.messages, default_max_output=self.settings.default_max_tokens,
+            **call.settings)
 
     async def _read_call(self, headers: Mapping[bytes, bytes], receive: Receive,
                          protocol: Any) -> Call:

@@ -73,6 +73,28 @@ def check_exposure(app: Gateway, options: ServeOptions) -> None:
         "127.0.0.1, or pass --no-auth if this is what you want")
 
 
+def check_shared_state(app: Gateway, options: ServeOptions) -> None:
+    """Several workers without `gateway.state` would each keep their own counters: a limit of
+    5 per minute would admit 5 per worker and a budget could be spent once per worker. Refuse
+    when limits or budgets are in force; otherwise say what would not hold."""
+    if options.workers < 2 or app.settings.state is not None:
+        return
+    store = getattr(app.auth, "store", None)
+    limited = sorted(app.settings.limits)
+    if store is not None:
+        limited += [f"key {k.name}" for k in store.list(include_revoked=False)
+                    if k.rpm or k.tpm or k.budget_usd is not None]
+    if limited:
+        raise ServeError(
+            f"--workers {options.workers} without gateway.state: each worker would count its "
+            f"own requests and spend, so the limits and budgets of {', '.join(limited[:5])} "
+            "would not hold. Set gateway.state: redis://... (shared by every worker), or serve "
+            "with --workers 1")
+    print(f"llmswitch serve: {options.workers} workers without gateway.state: a limit or "
+          "budget added later would be counted per worker (set gateway.state to share them)",
+          file=sys.stderr)
+
+
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket (shared by every worker)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -133,6 +155,11 @@ def serve(options: ServeOptions, announce: Any = None) -> None:
         raise ServeError("--workers must be at least 1")
     app = create_app(options.config)
     check_exposure(app, options)
+    try:
+        check_shared_state(app, options)
+    except ServeError:
+        asyncio.run(app.aclose())
+        raise
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     folder = None
