@@ -231,6 +231,13 @@ class Switch:
         return estimate_call(name, self.request(messages, **kw), self.config, self.catalog,
                              default_max_output or DEFAULT_MAX_OUTPUT)
 
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers this switch can reach: the built-in ones and the configured ones."""
+        from llmswitch.providers.specs import SPECS
+
+        return tuple(dict.fromkeys([*SPECS, *self.config.providers]))
+
     def live_call(self, trace_id: str) -> CallRecord | None:
         """The record of a call still running (by its trace id): its attempts so far, e.g. the
         provider and model serving a stream (`record.serving`). `None` once it has ended."""

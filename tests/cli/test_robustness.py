@@ -451,7 +451,8 @@ def test_router_collect_bad_input(tmp_path: Path) -> None:
 def test_every_command_has_help(command: tuple[str, ...]) -> None:
     for flag in ("--help", "-h"):
         result = invoke(*command, flag)
-        assert result.exit_code == 0 and result.stdout.startswith("Usage: llmswitch")
+        assert result.exit_code == 0 and result.stdout.startswith("Usage: llmswitch"), (
+            result.output, result.exception)
 
 
 def test_unknown_command() -> None:

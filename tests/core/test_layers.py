@@ -112,6 +112,48 @@ def test_every_import_follows_the_dependency_rule() -> None:
     assert violations == []
 
 
+PUBLIC_FRONTS = ("llmswitch", "llmswitch.errors", "llmswitch.config", "llmswitch.catalog",
+                 "llmswitch.observe", "llmswitch.resilience", "llmswitch.scrub",
+                 "llmswitch.tokens", "llmswitch.testing", "llmswitch.schemacheck")
+"""What the shells may import from the library: the top-level API and the `__all__` of these
+fronts (docs/architecture.md, "Public surfaces")."""
+SHELL_KNOWN: dict[tuple[str, str], str] = {
+    ("llmswitch.gateway.durable", "llmswitch.observe.ledger"):
+        "the durable ledger extends the writer's batching; to become a Ledger option",
+    ("llmswitch.plans.check", "llmswitch.capabilities"):
+        "the context-window check a call would make; to become public",
+    ("llmswitch.plans.execute", "llmswitch.structured"):
+        "JSON extraction from an answer; to become public",
+}
+"""Shell imports of internals that exist today, each with its reason; may only shrink."""
+OFFLINE_SHELL = ("llmswitch.cli.router",)
+"""The CLI's offline commands drive the training harness directly."""
+
+
+def _is_submodule(name: str) -> bool:
+    rel = name.split(".", 1)[1].replace(".", "/")
+    return (PACKAGE / rel).with_suffix(".py").exists() or (PACKAGE / rel).is_dir()
+
+
+def test_shells_use_only_public_surfaces() -> None:
+    """Gateway, dashboard, plans and CLI are thin shells over the public API: they import the
+    top level and the public fronts (by their package name), each other, and nothing deeper."""
+    violations = []
+    for module, imported in sorted(graph().items()):
+        if not _within(module, SHELLS) or _within(module, OFFLINE_SHELL):
+            continue
+        for name in sorted(imported):
+            if not name.startswith("llmswitch.") or _within(name, SHELLS):
+                continue
+            parent = name.rsplit(".", 1)[0]
+            public = name in PUBLIC_FRONTS or (
+                parent in PUBLIC_FRONTS and not _is_submodule(name))
+            if not public and not any(module == a and _within(name, (b,))
+                                      for a, b in SHELL_KNOWN):
+                violations.append(f"{module} imports {name}")
+    assert violations == []
+
+
 def test_the_checker_sees_lazy_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
     source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import sklearn\n"
               "def f():\n    from llmswitch.training import train\n")

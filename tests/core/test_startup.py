@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 
-import click
 import pytest
 import yaml
 from click.utils import make_default_short_help
@@ -69,7 +68,9 @@ def test_static_short_help_matches_each_command(name: str) -> None:
 
 
 def test_help_lists_every_existing_command() -> None:
-    with click.Context(cli) as ctx:
+    # make_context applies the group's context settings (`-h`); a bare click.Context would
+    # cache a help option without `-h` on the shared `cli` object for later tests
+    with cli.make_context("llmswitch", [], resilient_parsing=True) as ctx:
         text = cli.get_help(ctx)
     for name in COMMANDS:
         assert (f"  {name} " in text) == _exists(name)

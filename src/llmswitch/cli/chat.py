@@ -10,12 +10,10 @@ from typing import Any
 
 import click
 
+from llmswitch import Completion, StreamEnd, StreamNotice, Switch, TextDelta, collect
 from llmswitch.cli.output import completion_json, config_option, fail, json_option, open_switch
 from llmswitch.cli.tracefmt import render_trace
 from llmswitch.errors import BadRequestError, LLMSwitchError
-from llmswitch.models import collect
-from llmswitch.results import Completion, StreamEnd, StreamNotice, TextDelta
-from llmswitch.switch import Switch
 
 
 class JSONErrorsCommand(click.Command):

@@ -9,10 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from llmswitch.catalog.card import ModelCard
+from llmswitch.catalog import ModelCard
 from llmswitch.cli.output import config_option, fail, json_option, open_switch
 from llmswitch.errors import ConfigError
-from llmswitch.providers.specs import SPECS
 
 
 @click.command()
@@ -28,7 +27,7 @@ def models(provider: str | None, config_path: str | None, as_json: bool) -> None
     the config.
     """
     switch = open_switch(config_path, as_json)
-    known = set(SPECS) | set(switch.config.providers)
+    known = set(switch.providers)
     if provider is not None and provider not in known:
         fail(ConfigError(f"unknown provider {provider!r}{_did_you_mean(provider, known)}",
                          hint="known: " + ", ".join(sorted(known))), as_json)

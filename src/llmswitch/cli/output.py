@@ -9,9 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
+from llmswitch import Completion, Switch
 from llmswitch.errors import LLMSwitchError
-from llmswitch.results import Completion
-from llmswitch.switch import Switch
 
 EXIT_FAILURE = 1
 

@@ -18,9 +18,9 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from llmswitch import Switch
 from llmswitch.cli.output import config_option, error_json, json_option
 from llmswitch.errors import LLMSwitchError
-from llmswitch.switch import Switch
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_BAD, EXIT_INTERRUPTED = 0, 1, 2, 130

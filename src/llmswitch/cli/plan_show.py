@@ -9,11 +9,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from llmswitch import Switch
 from llmswitch.plans.check import Prepared
 from llmswitch.plans.live import money
 from llmswitch.plans.report import CostReport, dry_run
 from llmswitch.plans.runner import PlanRun
-from llmswitch.switch import Switch
 
 
 def _table(title: str, columns: list[str], left: int = 2) -> Table:

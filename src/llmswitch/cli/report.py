@@ -15,13 +15,13 @@ from llmswitch.cli.output import config_option, fail, json_option
 from llmswitch.errors import ConfigError, LLMSwitchError
 
 if TYPE_CHECKING:
-    from llmswitch.observe.store import LedgerStore
+    from llmswitch.observe import LedgerStore
 
 
 def ledger_url(config_path: str | None) -> str:
     """Where the configured ledger is (config `observe.ledger`, `$LLMSWITCH_LEDGER`, default)."""
-    from llmswitch.config.loader import load_config
-    from llmswitch.observe.config import parse_observe
+    from llmswitch.config import load_config
+    from llmswitch.observe import parse_observe
 
     config = load_config(config_path)
     url = parse_observe(config.observe, None, config.source).ledger
@@ -46,7 +46,7 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 @contextmanager
 def open_ledger(config_path: str | None) -> Iterator[LedgerStore]:
     """The configured ledger for reading; an unreadable one is a `ConfigError` naming it."""
-    from llmswitch.observe.store import LedgerStore
+    from llmswitch.observe import LedgerStore
     from llmswitch.scrub import redact_url, url_scrubber
 
     url = ledger_url(config_path)
@@ -71,7 +71,7 @@ def _where(config_path: str | None) -> str:
 
 
 def _parse_since(since: str | None) -> float | None:
-    from llmswitch.observe.report import parse_since
+    from llmswitch.observe import parse_since
 
     if since is None:
         return None
@@ -84,7 +84,7 @@ def _parse_since(since: str | None) -> float | None:
 
 
 def _save_chart(series: list[tuple[float, float]], chart: str) -> None:
-    from llmswitch.observe.report import save_png
+    from llmswitch.observe import save_png
 
     folder = Path(chart).parent
     if not folder.is_dir():
@@ -115,7 +115,7 @@ def report(config_path: str | None, since: str | None, by: str, as_json: bool,
     The ledger is observe.ledger of the config, else $LLMSWITCH_LEDGER, else
     .llmswitch/ledger.sqlite beside the config file, else $LLMSWITCH_HOME/ledger.sqlite.
     """
-    from llmswitch.observe import report as rep
+    from llmswitch import observe as rep
 
     try:
         start = _parse_since(since)

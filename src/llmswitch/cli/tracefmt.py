@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmswitch.observe.trace import Span
+from llmswitch import Span
 
 SHOWN = (
     ("gen_ai.provider.name", "provider"),

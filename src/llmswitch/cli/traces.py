@@ -86,7 +86,7 @@ def _stored_tree(store: Any, request_id: str) -> dict[str, Any]:
 
 def _span(tree: dict[str, Any], request_id: str) -> Any:
     """The span tree of a stored trace; one of the wrong shape is a `ConfigError`."""
-    from llmswitch.observe.trace import span_from_dict
+    from llmswitch.observe import span_from_dict
 
     try:
         return span_from_dict(tree)

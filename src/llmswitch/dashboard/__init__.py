@@ -35,12 +35,12 @@ def _runs_dirs(config: Config | None, extra: Sequence[str | os.PathLike[str]] = 
 
 def ledger_url_of(switch: Switch, env: Mapping[str, str] | None = None) -> str | None:
     """The ledger a switch writes to (its ledger observer's, else its config's)."""
-    from llmswitch.observe.ledger import Ledger
+    from llmswitch.observe import Ledger
 
     for observer in switch.observers:
         if isinstance(observer, Ledger):
             return observer.url
-    from llmswitch.observe.config import parse_observe
+    from llmswitch.observe import parse_observe
 
     return parse_observe(switch.config.observe, env, switch.config.source).ledger
 
@@ -77,7 +77,7 @@ def for_gateway(gateway: Any, mount: str = MOUNT) -> Dashboard:
     store = getattr(auth, "store", None)
     forget = getattr(auth, "forget", None)
     keys = KeyAdmin(store, forget) if store is not None else KeyAdmin.for_ledger(url)
-    from llmswitch.observe.ledger import Ledger
+    from llmswitch.observe import Ledger
 
     ledger = next((o for o in switch.observers if isinstance(o, Ledger)), None)
     return Dashboard(url, switch.catalog, getattr(auth, "admin_key", None), keys=keys,

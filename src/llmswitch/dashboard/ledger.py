@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llmswitch.errors import ConfigError
-from llmswitch.observe.db import Database, is_postgres, sqlite_path
+from llmswitch.observe import Database, is_postgres, sqlite_path
 
 T = TypeVar("T")
 

@@ -71,7 +71,7 @@ class GatewayState:
 
     def ledger_url(self) -> str | None:
         """The ledger's location (the keys live in its database), `None` when it is off."""
-        from llmswitch.observe.config import parse_observe
+        from llmswitch.observe import parse_observe
 
         return parse_observe(self.config.observe, self.env, self.config.source).ledger
 
@@ -84,7 +84,7 @@ class GatewayState:
                 RedisLimitStore,
                 RedisRateStore,
             )
-            from llmswitch.resilience.services import SERVICE_KEY, Resilience
+            from llmswitch.resilience import SERVICE_KEY, Resilience
 
             shared = Resilience(
                 breakers=RedisBreakerStore(self.redis, owns_client=False),
@@ -96,8 +96,7 @@ class GatewayState:
 
     def _durable_observers(self) -> list[Any]:
         from llmswitch.gateway.durable import CommitLedger
-        from llmswitch.observe.ledger import Ledger
-        from llmswitch.observe.setup import observers_for
+        from llmswitch.observe import Ledger, observers_for
 
         observers: list[Any] = list(observers_for(self.config, self.env))
         for i, observer in enumerate(observers):

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from llmswitch import CallRecord, StreamEnd
-from llmswitch.observe.db import Database
+from llmswitch.observe import Database
 from llmswitch.observe.ledger import _STOP, Ledger
 
 log = logging.getLogger("llmswitch.gateway.durable")

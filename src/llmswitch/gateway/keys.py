@@ -288,7 +288,7 @@ class KeyStore:
     # -- connection and migrations --------------------------------------------------------
     def _open(self) -> Any:
         if self._db is None:
-            from llmswitch.observe.db import Database
+            from llmswitch.observe import Database
 
             db = Database(self.url)  # the ledger's own tables and migrations first
             try:

@@ -41,8 +41,8 @@ from llmswitch.gateway.limits import (
     RateRefusal,
     Seed,
 )
-from llmswitch.resilience.breaker import CLOSED, BreakerPolicy, State, Ticket
-from llmswitch.resilience.ratelimit import Admission as DeploymentAdmission
+from llmswitch.resilience import CLOSED, BreakerPolicy, State, Ticket
+from llmswitch.resilience import Admission as DeploymentAdmission
 
 log = logging.getLogger("llmswitch.gateway.redis")
 PREFIX = "{llmswitch}:"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llmswitch import Switch
 from llmswitch.catalog import ModelCard
-from llmswitch.switch import Switch
 
 LONG_CONTEXT = 100_000
 """Tokens of context window that count as `long_context`."""

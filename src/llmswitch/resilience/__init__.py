@@ -2,4 +2,77 @@
 
 Strategies (`fallback`, `loadbalance`) compose these; nothing here does I/O except sleeping
 through an injectable `Clock`, so tests run without waiting.
+
+`__all__` is the public surface for a shared store (the gateway's Redis state implements
+`BreakerStore` and `LimitStore`, documented in docs/resilience.md) and for injecting state into
+a `Switch` (`Switch(..., services={SERVICE_KEY: Resilience(...)})`). Imported on first use.
 """
+
+import importlib as _importlib
+import typing as _typing
+
+_EXPORTS: dict[str, str] = {
+    "BreakerPolicy": "llmswitch.resilience.breaker",
+    "BreakerStore": "llmswitch.resilience.breaker",
+    "MemoryBreakerStore": "llmswitch.resilience.breaker",
+    "State": "llmswitch.resilience.breaker",
+    "Ticket": "llmswitch.resilience.breaker",
+    "CLOSED": "llmswitch.resilience.breaker",
+    "PROBE": "llmswitch.resilience.breaker",
+    "counts_against": "llmswitch.resilience.breaker",
+    "Admission": "llmswitch.resilience.ratelimit",
+    "LimitStore": "llmswitch.resilience.ratelimit",
+    "MemoryLimitStore": "llmswitch.resilience.ratelimit",
+    "Clock": "llmswitch.resilience.clock",
+    "FakeClock": "llmswitch.resilience.clock",
+    "SystemClock": "llmswitch.resilience.clock",
+    "Resilience": "llmswitch.resilience.services",
+    "SERVICE_KEY": "llmswitch.resilience.services",
+}
+
+if _typing.TYPE_CHECKING:
+    from llmswitch.resilience.breaker import (
+        CLOSED,
+        PROBE,
+        BreakerPolicy,
+        BreakerStore,
+        MemoryBreakerStore,
+        State,
+        Ticket,
+        counts_against,
+    )
+    from llmswitch.resilience.clock import Clock, FakeClock, SystemClock
+    from llmswitch.resilience.ratelimit import Admission, LimitStore, MemoryLimitStore
+    from llmswitch.resilience.services import SERVICE_KEY, Resilience
+
+__all__ = [
+    "CLOSED",
+    "PROBE",
+    "SERVICE_KEY",
+    "Admission",
+    "BreakerPolicy",
+    "BreakerStore",
+    "Clock",
+    "FakeClock",
+    "LimitStore",
+    "MemoryBreakerStore",
+    "MemoryLimitStore",
+    "Resilience",
+    "State",
+    "SystemClock",
+    "Ticket",
+    "counts_against",
+]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmswitch.resilience' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
