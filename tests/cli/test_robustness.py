@@ -501,3 +501,18 @@ def test_chat_schema_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None
     # The schema is accepted: the next problem found is the (unknown) model.
     json_error(invoke("chat", "nosuch/model", "hi", "--schema", str(schema), "--json"),
                "model_not_found", "nosuch/model")
+
+
+def test_an_output_that_cannot_be_written_is_an_error_not_a_silent_success() -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "llmswitch.cli.main", "models", "--json"],
+                              check=False, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    assert done.returncode == 1
+    assert "could not write the output" in done.stderr and "Traceback" not in done.stderr
+    closed = subprocess.run([sys.executable, "-m", "llmswitch.cli.main", "models", "--json"],
+                            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, timeout=120, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 1 and "standard output is closed" in closed.stderr

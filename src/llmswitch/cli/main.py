@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
     try:
         cli.main(args=args, prog_name="llmswitch", standalone_mode=False)
+        _flush_stdout()
     except (KeyboardInterrupt, click.exceptions.Abort):
         _interrupted(as_json)
     except click.exceptions.Exit as exc:
@@ -136,6 +137,13 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    except OSError as exc:
+        # Writing the answer or a file failed (a full disk, a closed stdout): say what.
+        what = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        with contextlib.suppress(Exception):
+            click.echo(f"error: could not write the output: {what}{where}", err=True)
+        sys.exit(1)
     except Exception as exc:  # pragma: no cover - last resort, never a traceback for users
         if os.environ.get("LLMSWITCH_DEBUG"):
             raise
@@ -144,6 +152,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
                    "(set LLMSWITCH_DEBUG=1 for details)", err=True)
         sys.exit(1)
+
+
+def _flush_stdout() -> None:
+    """Flush now, so an output that cannot be written (a closed stdout, a full disk) is an
+    error with exit 1 instead of a silent exit 0 at interpreter shutdown."""
+    if sys.stdout is None or sys.stdout.closed:
+        raise OSError(9, "standard output is closed")
+    sys.stdout.flush()
 
 
 def _json_error(kind: str, message: str) -> None:
