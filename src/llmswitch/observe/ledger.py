@@ -12,7 +12,6 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import operator
 import queue
 import threading
 import warnings
@@ -28,32 +27,60 @@ from llmswitch.observe.records import (
     attempt_rows,
     content_attributes,
     served_attempt,
-    trace_record,
+    tags_json,
+    trace_row,
 )
+from llmswitch.observe.trace import Span
 from llmswitch.request import Request
 from llmswitch.results import Completion
 
 log = logging.getLogger("llmswitch.ledger")
 _STOP = object()
 TRACE_COLUMNS = tuple(TraceRecord.__dataclass_fields__)
-_trace_row = operator.attrgetter(*TRACE_COLUMNS)  # a row tuple without asdict's deep copy
+
+
+class _Rows:
+    """A finished call's rows, built when it ended (every attempt had finished)."""
+
+    __slots__ = ("rows", "trace", "trace_id")
+
+    def __init__(self, trace_id: str, rows: tuple[tuple[Any, ...], ...],
+                 trace: tuple[Any, ...] | None) -> None:
+        self.trace_id = trace_id
+        self.rows = rows
+        self.trace = trace
 
 
 class _Ended:
-    """What the writer needs of a finished call: its identity and its spans."""
+    """A finished call with an attempt still running (a stream or a branch not closed yet):
+    its identity and its live spans, turned into rows on the writer thread, so the usage
+    that attempt's provider model records when it closes is still written."""
 
     __slots__ = ("attempts", "duration_ms", "name", "served", "status", "tags", "trace",
                  "trace_id")
 
-    def __init__(self, record: CallRecord) -> None:
+    def __init__(self, record: CallRecord, attempts: list[Span]) -> None:
         self.trace_id = record.trace_id
         self.name = record.name
         self.tags = record.tags
         self.status = record.status
         self.duration_ms = record.duration_ms
         self.trace = record.trace
-        self.attempts = record.all_attempts()
+        self.attempts = attempts
         self.served = served_attempt(record)
+
+
+def _rows_of(record: Any, attempts: list[Span], served: Any, extra: dict[str, Any] | None,
+             traces: bool) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+    """A call's attempt rows and (when traces are kept) its trace row."""
+    tags = tags_json(record.tags)
+    rows = attempt_rows(record, attempts, served, tags)
+    return rows, trace_row(record, extra, attempts, served, tags) if traces else None
+
+
+def _count(item: Any) -> int:
+    """Attempt rows a queued call stands for (at least one, for the drop count)."""
+    return max(1, len(item.rows if type(item) is _Rows else item.attempts))
 
 
 class LedgerFullWarning(UserWarning):
@@ -126,18 +153,28 @@ class Ledger:
     def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
         if self._closed:
             return
-        # Only the call's spans are queued here (not its request or answer, which a queue
-        # holding up to a flush interval of calls would keep alive for the garbage collector
-        # to walk again and again); rows and trace JSON are built on the writer thread. The
-        # spans are the live objects: a provider model that refines an attempt's usage later
-        # (a stream closed after its call ended) is still seen by the writer.
+        # A call whose attempts have all finished is queued as its rows: a few tuples and a
+        # string, not its spans, request or answer, which a queue holding up to a flush
+        # interval of calls would keep alive for the garbage collector to walk again and
+        # again (at 64 concurrent calls each young-generation collection also walks every
+        # call in flight). A call with an attempt still running (a stream closed after its
+        # call ended) is queued with its live spans, so the usage its provider model records
+        # on closing is still written.
         self._ensure_writer()
+        attempts = record.all_attempts()
+        item: _Rows | _Ended
+        if all(span.duration_ms for span in attempts):  # all finished: nothing will change
+            rows, trace = _rows_of(record, attempts, served_attempt(record), extra,
+                                   self.config.traces)
+            item, extra = _Rows(record.trace_id, tuple(rows), trace), None
+        else:
+            item = _Ended(record, attempts)
         try:
-            self._queue.put_nowait((_Ended(record), extra))
+            self._queue.put_nowait((item, extra))
             if self._queue.qsize() >= self.config.batch_size:
                 self._wake.set()
         except queue.Full:
-            count = max(1, len(record.attempts))
+            count = _count(item)
             self.dropped += count
             if self.dropped == count:
                 warnings.warn(f"the spend ledger's queue is full ({self.config.queue_size}); "
@@ -190,7 +227,7 @@ class Ledger:
         return db
 
     def _lost(self, batch: list[Any], exc: Exception) -> None:
-        rows = sum(max(1, len(record.attempts)) for record, _ in batch)
+        rows = sum(_count(item) for item, _ in batch)
         self.failures += 1
         self.dropped += rows
         message = describe_failure(self.url, exc)
@@ -229,12 +266,16 @@ class Ledger:
     def _write(self, db: Database, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
         traces: list[tuple[Any, ...]] = []
-        for ended, extra in batch:
-            record: Any = ended  # what attempt_rows and trace_record read of a CallRecord
-            rows.extend(attempt_rows(record, ended.attempts, ended.served))
-            if self.config.traces:
-                traces.append(_trace_row(trace_record(record, extra, ended.attempts,
-                                                      ended.served)))
+        for item, extra in batch:
+            if type(item) is _Rows:
+                rows.extend(item.rows)
+                trace = item.trace
+            else:  # what attempt_rows and trace_row read of a CallRecord, with live spans
+                more, trace = _rows_of(item, item.attempts, item.served, extra,
+                                       self.config.traces)
+                rows.extend(more)
+            if trace is not None:
+                traces.append(trace)
         db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
         self.written += len(rows)
 
