@@ -430,15 +430,15 @@ def spent(record: CallRecord | None) -> tuple[Usage | None, float | None]:
     estimate of a cut, cancelled or abandoned attempt). `(None, None)` when unknown."""
     if record is None:
         return None, None
-    usage = Usage()
+    input_tokens = output_tokens = 0
     cost: float | None = 0.0
     for span in record.all_attempts():
         a = span.attributes
-        usage = usage + Usage(int(a.get("gen_ai.usage.input_tokens") or 0),
-                              int(a.get("gen_ai.usage.output_tokens") or 0))
+        input_tokens += int(a.get("gen_ai.usage.input_tokens") or 0)
+        output_tokens += int(a.get("gen_ai.usage.output_tokens") or 0)
         value = a.get("llmswitch.cost_usd")
         cost = None if cost is None or not isinstance(value, (int, float)) else cost + value
-    return usage, cost
+    return Usage(input_tokens, output_tokens), cost
 
 
 def _disconnected(watcher: asyncio.Future[bool]) -> bool:

@@ -34,6 +34,10 @@ def build_body(
 
 def message_json(message: Message) -> dict[str, Any]:
     """One message in Chat Completions form."""
+    parts = message.parts
+    if (len(parts) == 1 and type(parts[0]) is TextPart and message.name is None
+            and message.role in ("user", "system")):
+        return {"role": message.role, "content": parts[0].text}  # most messages: one text
     out: dict[str, Any] = {"role": message.role}
     if message.role == "assistant":
         if message.text or not message.tool_calls:
