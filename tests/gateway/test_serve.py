@@ -306,6 +306,40 @@ async def test_slow_loris_is_dropped_while_others_are_served(tmp_path: Path) -> 
             silent.close()
 
 
+async def test_a_kept_alive_connection_dribbling_its_next_head_is_dropped(
+        tmp_path: Path) -> None:
+    """The head timer of a connection's second request starts when its head arrives in
+    part (the first request's head arrived whole, so no timer was running)."""
+    async with MockUpstream() as upstream:
+        config = gateway_config(tmp_path, upstream, header_timeout=1, idle_timeout=120)
+        async with serving("--config", config, env=UP_ENV) as gw:
+            loop = asyncio.get_running_loop()
+            conn = socket.create_connection(("127.0.0.1", gw.port))
+            conn.setblocking(False)
+            await loop.sock_sendall(conn, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b'{"status":"ok"}' not in answer:
+                chunk = await asyncio.wait_for(loop.sock_recv(conn, 4096), 30)
+                assert chunk, answer
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200")
+            await loop.sock_sendall(conn, b"GET /healthz HTTP/1.1\r\n")
+            dropped = False
+            for _ in range(300):  # a byte every 0.1 s: bounded at 30 s, idle timeout 120 s
+                try:
+                    await loop.sock_sendall(conn, b"x")
+                    if await asyncio.wait_for(loop.sock_recv(conn, 1024), 0.1) == b"":
+                        dropped = True
+                        break
+                except TimeoutError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    dropped = True
+                    break
+            conn.close()
+            assert dropped, "the connection dribbling its second head was never dropped"
+
+
 async def test_workers_share_the_port_and_metrics_add_up(tmp_path: Path) -> None:
     async with MockUpstream() as upstream:
         config = gateway_config(tmp_path, upstream)

@@ -19,19 +19,28 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     """Closes a connection whose request head does not arrive within the timeout."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _head_open = False
+    """A request's head began and is not complete yet."""
 
     def connection_made(self, transport: Any) -> None:
         """Start the clock for the first request's head."""
         super().connection_made(transport)
         self._arm()
 
+    def data_received(self, data: bytes) -> None:
+        """Parse; a head this data began but did not finish starts the clock."""
+        super().data_received(data)
+        if self._head_open and self._head_timer is None and not self.transport.is_closing():
+            self._arm()
+
     def on_message_begin(self) -> None:
-        """A request begins (a kept-alive connection's next one too): start the clock."""
+        """A request begins (a kept-alive connection's next one too)."""
         super().on_message_begin()
-        self._arm()
+        self._head_open = True
 
     def on_headers_complete(self) -> None:
         """The head arrived in time."""
+        self._head_open = False
         self._disarm()
         super().on_headers_complete()
 
