@@ -181,7 +181,12 @@ def main() -> None:
     ap.add_argument("--virtual-key", action="store_true",
                     help="send a virtual key with an RPM/TPM limit and a budget (else the "
                          "admin key)")
+    ap.add_argument("--gc-threshold", help="gc.set_threshold(A, B, C) first: A,B,C")
     args = ap.parse_args()
+    if args.gc_threshold:
+        import gc
+
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
     port = free_port()
     mock = subprocess.Popen(["taskset", "-c", "0", sys.executable,
                              str(HERE.parent / "fast_upstream.py"), "--listen", f"{port}:0",
@@ -207,7 +212,8 @@ def main() -> None:
             print(json.dumps({"kind": kind, "cpu_us_per_req_median": us[len(us) // 2],
                               "cpu_us_range": [us[0], us[-1]], "rps_median": rps[len(rps) // 2],
                               "requests": args.requests, "conc": args.conc,
-                              "stream": args.stream, "virtual_key": args.virtual_key}))
+                              "stream": args.stream, "virtual_key": args.virtual_key,
+                              "gc_threshold": args.gc_threshold}))
     finally:
         mock.terminate()
         mock.wait(10)

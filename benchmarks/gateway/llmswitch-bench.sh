@@ -5,7 +5,8 @@
 # What is on, as in production: routing (each model name is a fallback route), the spend
 # ledger (SQLite, batched writer) with traces, key checks (every request must carry the
 # harness's key), the JSON-lines access log (to a file), metrics.
-# LLMSWITCH_BENCH_VENV picks the virtual environment (default: this checkout's .venv).
+# LLMSWITCH_BENCH_VENV picks the virtual environment (default: this checkout's .venv);
+# LLMSWITCH_BENCH_SERVE replaces the `llmswitch serve` command (e.g. memwatch.py, soak.py).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${LLMSWITCH_BENCH_VENV:-$HERE/../../.venv}
@@ -34,7 +35,8 @@ export LLMSWITCH_ADMIN_KEY="$BENCH_API_KEY"
 export LLMSWITCH_SERVE_OPTIONS="{\"config\": \"$STATE/llmswitch.yaml\"}"
 case "$SERVER" in
   uvicorn)
-    exec "$VENV/bin/llmswitch" serve --config "$STATE/llmswitch.yaml" --host 127.0.0.1 \
+    # shellcheck disable=SC2086  # the replacement command is split on purpose
+    exec ${LLMSWITCH_BENCH_SERVE:-"$VENV/bin/llmswitch" serve} --config "$STATE/llmswitch.yaml" --host 127.0.0.1 \
       --port "$BENCH_PORT" --workers "$BENCH_WORKERS" ;;
   granian)
     exec "$VENV/bin/granian" --interface asgi --factory --host 127.0.0.1 --port "$BENCH_PORT" \

@@ -9,6 +9,10 @@ rows written and dropped (from /metrics: requests - written = the writer's backl
 JSON object per chunk and a summary: RSS after warm-up, at the end, and the growth.
 
     .venv/bin/python benchmarks/gateway/soak.py --requests 1000000 --max-seconds 3000
+
+`--env NAME=VALUE` sets the gateway's environment (`MALLOC_ARENA_MAX=2`, `PYTHONMALLOC=malloc`),
+`--memwatch FILE` runs it under memwatch.py (a probe of where the memory is), `--out FILE`
+appends the points to a JSON-lines file as well.
 """
 
 from __future__ import annotations
@@ -35,11 +39,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_kib(pid: int) -> int:
+def memory(pid: int) -> dict[str, float]:
+    """RSS and its parts (MiB): anonymous (heap, Python's arenas), file, shared memory."""
+    names = {"VmRSS": "rss_mib", "RssAnon": "anon_mib", "RssFile": "file_mib",
+             "RssShmem": "shmem_mib"}
+    out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+        name, _, rest = line.partition(":")
+        if name in names:
+            out[names[name]] = round(int(rest.split()[0]) / 1024, 1)
+    return out
 
 
 def wait_ready(port: int, timeout: float = 60) -> None:
@@ -94,6 +103,10 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=3000)
     ap.add_argument("--chunk", type=int, default=20)
     ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--bodies", choices=("mix", "json", "sse"), default="mix")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--memwatch", metavar="FILE")
+    ap.add_argument("--out", metavar="FILE")
     args = ap.parse_args()
     fast, slow, port = free_port(), free_port(), free_port()
     mock = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(HERE.parent /
@@ -102,11 +115,21 @@ def main() -> None:
                             stdout=subprocess.DEVNULL)
     env = {**os.environ, "BENCH_PORT": str(port), "BENCH_WORKERS": "1", "BENCH_API_KEY": KEY,
            "BENCH_UPSTREAM_FAST": f"http://127.0.0.1:{fast}/v1",
-           "BENCH_UPSTREAM_SLOW": f"http://127.0.0.1:{slow}/v1"}
+           "BENCH_UPSTREAM_SLOW": f"http://127.0.0.1:{slow}/v1",
+           **dict(e.split("=", 1) for e in args.env)}
+    if args.memwatch:
+        env["LLMSWITCH_BENCH_SERVE"] = (f"{sys.executable} {HERE / 'memwatch.py'} --out "
+                                        f"{Path(args.memwatch).resolve()} --")
     gw = subprocess.Popen(["taskset", "-c", "1", str(HERE / "llmswitch-bench.sh")], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
-    bodies = [HARNESS / "bodies" / "fast_json.json", HARNESS / "bodies" / "fast_sse.json"]
+    bodies = {"mix": [HARNESS / "bodies" / "fast_json.json",
+                      HARNESS / "bodies" / "fast_sse.json"],
+              "json": [HARNESS / "bodies" / "fast_json.json"],
+              "sse": [HARNESS / "bodies" / "fast_sse.json"]}[args.bodies]
+    sink = open(args.out, "a", buffering=1) if args.out else None  # noqa: SIM115
+    if sink:
+        sink.write(json.dumps({"args": vars(args), "started": time.time()}) + "\n")
     total = errors = 0
     started = time.monotonic()
     points = []
@@ -115,25 +138,30 @@ def main() -> None:
         pid = gw.pid  # taskset and the script exec the server: same process
         i = 0
         while total < args.requests and time.monotonic() - started < args.max_seconds:
-            n, e = wrk(port, bodies[i % 2], args.chunk, args.conns)
+            n, e = wrk(port, bodies[i % len(bodies)], args.chunk, args.conns)
             i += 1
             total, errors = total + n, errors + e
             ledger = ledger_figures(port)
-            point = {"requests": total, "errors": errors, "rss_mib": round(rss_kib(pid) / 1024,
-                                                                             1),
+            point = {"requests": total, "errors": errors, **memory(pid),
                      "seconds": round(time.monotonic() - started),
+                     "load": round(os.getloadavg()[0], 1),
                      "ledger_written": ledger.get("written"),
                      "ledger_dropped": ledger.get("dropped")}
             points.append(point)
             print(json.dumps(point), flush=True)
+            if sink:
+                sink.write(json.dumps(point) + "\n")
         warm = points[min(2, len(points) - 1)]
-        print(json.dumps({"summary": True, "requests": total, "errors": errors,
-                          "rss_after_warmup_mib": warm["rss_mib"],
-                          "rss_at_warmup_requests": warm["requests"],
-                          "rss_end_mib": points[-1]["rss_mib"],
-                          "rss_max_mib": max(p["rss_mib"] for p in points),
-                          "growth_mib": round(points[-1]["rss_mib"] - warm["rss_mib"], 1),
-                          "seconds": points[-1]["seconds"]}), flush=True)
+        summary = {"summary": True, "requests": total, "errors": errors,
+                   "rss_after_warmup_mib": warm["rss_mib"],
+                   "rss_at_warmup_requests": warm["requests"],
+                   "rss_end_mib": points[-1]["rss_mib"],
+                   "rss_max_mib": max(p["rss_mib"] for p in points),
+                   "growth_mib": round(points[-1]["rss_mib"] - warm["rss_mib"], 1),
+                   "seconds": points[-1]["seconds"]}
+        print(json.dumps(summary), flush=True)
+        if sink:
+            sink.write(json.dumps(summary) + "\n")
     finally:
         os.killpg(gw.pid, signal.SIGTERM)
         try:
