@@ -95,8 +95,7 @@ class GatewayState:
         return out
 
     def _durable_observers(self) -> list[Any]:
-        from llmswitch.gateway.durable import CommitLedger
-        from llmswitch.observe import Ledger, observers_for
+        from llmswitch.observe import CommitLedger, Ledger, observers_for
 
         observers: list[Any] = list(observers_for(self.config, self.env))
         for i, observer in enumerate(observers):

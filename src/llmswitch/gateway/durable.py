@@ -1,112 +1,18 @@
 """`gateway.durable_ledger: true`: a request is answered only once its ledger rows are
-committed, so a replica killed at any moment (SIGKILL included) has lost no row of a request
-it answered.
-
-The ordinary ledger batches rows off the request path and writes them every
-`observe.flush_interval` (0.5 s), so a crash loses up to that much. `CommitLedger` is the same
-ledger with two changes: its writer commits whatever is queued at once (group commit: no
-waiting to gather a batch, but every request queued during one commit shares the next), and
-it resolves a future per call when that call's rows are committed. The gateway awaits it
-before the last bytes of a response (the whole body, or a stream's final event). Cost: one
-commit's latency per response (see docs/gateway.md for measurements); throughput stays with
-group commit.
+committed (`llmswitch.observe.CommitLedger`, which the gateway's access layer puts in place of
+the ledger), so a replica killed at any moment (SIGKILL included) has lost no row of a request
+it answered. The gateway awaits `CommitLedger.committed` before the last bytes of a response
+(the whole body, or a stream's final event: `committed_events`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import logging
-import queue
-import threading
-from collections.abc import Iterable
 from typing import Any
 
-from llmswitch import CallRecord, StreamEnd
-from llmswitch.observe import Database
-from llmswitch.observe.ledger import _STOP, Ledger
+from llmswitch import StreamEnd
+from llmswitch.observe import CommitLedger, LedgerNotWritten
 
-log = logging.getLogger("llmswitch.gateway.durable")
-
-
-class LedgerNotWritten(Exception):
-    """A call's rows could not be committed (queue full, ledger closed, database error)."""
-
-
-class CommitLedger(Ledger):
-    """A ledger that commits each call's rows promptly and says when (`committed`)."""
-
-    def __init__(self, url: str, config: Any = None) -> None:
-        super().__init__(url, config)
-        self._waiters: dict[str, concurrent.futures.Future[None]] = {}
-        self._waiters_lock = threading.Lock()
-
-    # -- the request path -------------------------------------------------------------------
-    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        with self._waiters_lock:
-            self._waiters[record.trace_id] = future
-        dropped, closed = self.dropped, self._closed
-        super()._record(record, extra)
-        if closed or self.dropped != dropped:
-            self._resolve([record.trace_id], LedgerNotWritten(
-                "the ledger is closed" if closed else "the ledger's queue is full"))
-
-    async def committed(self, trace_id: str, timeout: float = 10.0) -> bool:
-        """Wait (at most `timeout` s) until the call's rows are committed. True when they are
-        (or the call wrote none); False, logged, when they could not be."""
-        with self._waiters_lock:
-            future = self._waiters.get(trace_id)
-        if future is None:
-            return True
-        try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
-        except Exception as exc:  # LedgerNotWritten, a database error, TimeoutError
-            log.error("llmswitch ledger: the rows of request %s were not committed before its "
-                      "answer (%s)", trace_id, exc or type(exc).__name__)
-            return False
-        return True
-
-    # -- the writer thread ------------------------------------------------------------------
-    def _next_batch(self) -> tuple[list[Any], bool]:
-        """Whatever is queued now (up to `batch_size`): no waiting to gather more."""
-        batch: list[Any] = []
-        try:
-            first = self._queue.get(timeout=self.config.flush_interval)
-        except queue.Empty:
-            return batch, False
-        if first is _STOP:
-            self._queue.task_done()
-            return batch, True
-        batch.append(first)
-        while len(batch) < self.config.batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.task_done()
-                return batch, True
-            batch.append(item)
-        return batch, False
-
-    def _write(self, db: Database, batch: list[Any]) -> None:
-        super()._write(db, batch)
-        self._resolve(record.trace_id for record, _ in batch)
-
-    def _lost(self, batch: list[Any], exc: Exception) -> None:
-        super()._lost(batch, exc)
-        self._resolve((record.trace_id for record, _ in batch), LedgerNotWritten(str(exc)))
-
-    def _resolve(self, trace_ids: Iterable[str], error: BaseException | None = None) -> None:
-        for trace_id in trace_ids:
-            with self._waiters_lock:
-                future = self._waiters.pop(trace_id, None)
-            if future is not None and not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+__all__ = ["CommitLedger", "LedgerNotWritten", "committed_events"]
 
 
 async def committed_events(events: Any, commit: Any) -> Any:

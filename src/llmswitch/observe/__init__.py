@@ -15,6 +15,8 @@ _EXPORTS: dict[str, str] = {
     "describe_failure": "llmswitch.observe.db",
     "Ledger": "llmswitch.observe.ledger",
     "LedgerFullWarning": "llmswitch.observe.ledger",
+    "CommitLedger": "llmswitch.observe.durable",
+    "LedgerNotWritten": "llmswitch.observe.durable",
     "LedgerStore": "llmswitch.observe.store",
     "ObserveConfig": "llmswitch.observe.config",
     "parse_observe": "llmswitch.observe.config",
@@ -32,6 +34,7 @@ _EXPORTS: dict[str, str] = {
 if _typing.TYPE_CHECKING:
     from llmswitch.observe.config import ObserveConfig, parse_observe
     from llmswitch.observe.db import Database, describe_failure, is_postgres, sqlite_path
+    from llmswitch.observe.durable import CommitLedger, LedgerNotWritten
     from llmswitch.observe.ledger import Ledger, LedgerFullWarning
     from llmswitch.observe.records import attempt_rows
     from llmswitch.observe.report import (
@@ -47,9 +50,11 @@ if _typing.TYPE_CHECKING:
     from llmswitch.observe.trace import span_from_dict
 
 __all__ = [
+    "CommitLedger",
     "Database",
     "Ledger",
     "LedgerFullWarning",
+    "LedgerNotWritten",
     "LedgerStore",
     "ObserveConfig",
     "attempt_rows",
