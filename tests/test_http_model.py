@@ -10,6 +10,7 @@ import pytest
 from llmswitch import Switch, TextDelta
 from llmswitch.errors import (
     AuthenticationError,
+    BadRequestError,
     ConnectionError,
     LLMSwitchError,
     ModelNotFoundError,
@@ -184,6 +185,34 @@ async def test_local_server_needs_no_key() -> None:
             done = await switch.complete("openai/gpt-4o-mini", "hi")
     assert "authorization" not in server.received[0].headers
     assert done.text.startswith("4200")
+
+
+async def test_base_url_query_string_follows_the_path() -> None:
+    """A base URL with a query (a gateway's tenant, Azure's api-version) keeps it after the
+    endpoint's path instead of swallowing the path into the query."""
+    fixture = load("openai/chat_plain_gpt4o")
+    with serving(Scripted.from_fixture(fixture)) as server:
+        config = {"providers": {"openai": {"base_url": server.url + "/v1?tenant=a%20b&x=1"}}}
+        async with Switch(config, env={"OPENAI_API_KEY": KEY}) as switch:
+            await switch.complete("openai/gpt-4o", "hi")
+    assert server.received[0].path == "/v1/chat/completions?tenant=a%20b&x=1"
+
+
+@pytest.mark.parametrize("extra", [{"logit_bias": {"1": float("nan")}}, {"user": object()}])
+async def test_request_that_cannot_be_encoded_is_a_bad_request_sent_nowhere(
+        extra: dict[str, object]) -> None:
+    """Not a 'could not read the response' (retryable) error: a fallback would send the same
+    unencodable request to every target."""
+    fixture = load("openai/chat_plain_gpt4o")
+    with serving(Scripted.from_fixture(fixture)) as server:
+        config = {"providers": {"openai": {"base_url": server.url + "/v1"}},
+                  "routes": {"r": {"strategy": "fallback",
+                                   "targets": ["openai/gpt-4o", "openai/gpt-4o-mini"]}}}
+        async with Switch(config, env={"OPENAI_API_KEY": KEY}) as switch:
+            with pytest.raises(BadRequestError, match="could not build the request") as info:
+                await switch.complete("r", "hi", extra=extra)
+    assert not info.value.retryable
+    assert server.received == []
 
 
 def test_sync_bridge() -> None:

@@ -20,6 +20,7 @@ from llmswitch.calls import ATTEMPT_ID, current_call, interruption_status, is_in
 from llmswitch.capabilities import prepare_request
 from llmswitch.catalog.pricing import cost_usd
 from llmswitch.errors import (
+    BadRequestError,
     LLMSwitchError,
     ModelNotFoundError,
     ResponseError,
@@ -28,7 +29,13 @@ from llmswitch.errors import (
 from llmswitch.models import Model
 from llmswitch.observe.trace import Span
 from llmswitch.providers.provider import Provider
-from llmswitch.providers.transport import HttpRequest, HttpResponse, quote_url, url_with_query
+from llmswitch.providers.transport import (
+    HttpRequest,
+    HttpResponse,
+    join_url,
+    quote_url,
+    url_with_query,
+)
 from llmswitch.request import Request
 from llmswitch.results import (
     Completion,
@@ -157,7 +164,12 @@ class HttpModel(Model):
         request, emulated = prepare_request(request, self.target.card)
         if emulated:
             span.attributes["llmswitch.emulated"] = emulated
-        return request, self.adapter.build(request, self.target, stream=stream)
+        try:
+            return request, self.adapter.build(request, self.target, stream=stream)
+        except LLMSwitchError:
+            raise
+        except Exception as exc:
+            raise _unsendable(exc) from exc
 
     async def _opening(self, response: HttpResponse, budget: _Budget) -> FrameDecoder | Reply:
         """The decoder for a streamed response; the reply when the server answered in one
@@ -204,8 +216,11 @@ class HttpModel(Model):
         transport = self.provider.transport()
         headers = {"content-type": "application/json", "accept": "application/json",
                    **self.provider.auth_headers(self.target.model), **call.headers}
-        url = quote_url(call.url or self.provider.base_url + call.path)
-        body = b"" if call.body is None else request_body(call.body)
+        url = quote_url(call.url or join_url(self.provider.base_url, call.path))
+        try:
+            body = b"" if call.body is None else request_body(call.body)
+        except (TypeError, ValueError) as exc:
+            raise _unsendable(exc) from exc
         request = HttpRequest(call.method, url_with_query(url, call.query), headers, body)
         request = await self.provider.sign(request)
         registered = False
@@ -394,6 +409,14 @@ def _register(span: Span) -> None:
     record = current_call()
     if record is not None:
         record.register(span)
+
+
+def _unsendable(exc: Exception) -> BadRequestError:
+    """A request that cannot be built or encoded (a NaN, a Python object in a tool's schema or
+    in `extra`): every provider would refuse it alike, so it is not retried elsewhere."""
+    return BadRequestError(f"could not build the request ({type(exc).__name__}: {exc})",
+                           hint="every value in the request must be JSON: no NaN, Infinity "
+                           "or Python objects")
 
 
 def _as_llmswitch_error(exc: BaseException) -> LLMSwitchError | None:

@@ -112,6 +112,13 @@ def url_with_query(url: str, query: Mapping[str, str] | None) -> str:
     return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
 
 
+def join_url(base_url: str, path: str) -> str:
+    """`base_url` + `path`, keeping a query string of the base URL after the path
+    (`https://h/v1?api-version=1` + `/chat/completions` -> `https://h/v1/chat/completions?api-version=1`)."""
+    head, mark, query = base_url.partition("?")
+    return head.rstrip("/") + path + mark + query if mark else base_url + path
+
+
 @functools.lru_cache(maxsize=1024)
 def quote_url(url: str) -> str:
     """Percent-encode what may not appear raw in a URL (spaces, non-ASCII), keeping existing
