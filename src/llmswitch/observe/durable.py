@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import queue
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from llmswitch.calls import CallRecord
 from llmswitch.observe.config import ObserveConfig
 from llmswitch.observe.db import Database
-from llmswitch.observe.ledger import _STOP, Ledger
+from llmswitch.observe.ledger import Ledger
 
 log = logging.getLogger("llmswitch.ledger")
 
@@ -36,6 +35,8 @@ class LedgerNotWritten(Exception):
 
 class CommitLedger(Ledger):
     """A ledger that commits each call's rows promptly and says when (`committed`)."""
+
+    _gathers = False  # the writer commits whatever is queued at once (group commit)
 
     def __init__(self, url: str, config: ObserveConfig | None = None) -> None:
         super().__init__(url, config)
@@ -75,28 +76,6 @@ class CommitLedger(Ledger):
         return True
 
     # -- the writer thread ------------------------------------------------------------------
-    def _next_batch(self) -> tuple[list[Any], bool]:
-        """Whatever is queued now (up to `batch_size`): no waiting to gather more."""
-        batch: list[Any] = []
-        try:
-            first = self._queue.get(timeout=self.config.flush_interval)
-        except queue.Empty:
-            return batch, False
-        if first is _STOP:
-            self._queue.task_done()
-            return batch, True
-        batch.append(first)
-        while len(batch) < self.config.batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.task_done()
-                return batch, True
-            batch.append(item)
-        return batch, False
-
     def _write(self, db: Database, batch: list[Any]) -> None:
         super()._write(db, batch)
         self._resolve(record.trace_id for record, _ in batch)

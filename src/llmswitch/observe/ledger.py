@@ -4,15 +4,20 @@ PostgreSQL without slowing the request path.
 Rows go into a bounded queue; one writer thread drains it in batches. A full queue drops
 rows (counted in `dropped`, warned about once) rather than blocking a request. `flush()` waits
 for what is queued; `close()`/`aclose()` flush and stop, so nothing is lost on a clean stop.
+
+The queue is a `deque` (an append and a `len` on the request path, a `popleft` per item on the
+writer: C calls, no locks taken in Python), not a `queue.Queue`, whose put, get and task_done
+each take a Python-level lock and condition: 4.5 µs of CPU per call between the two threads.
+`flush` and `close` queue a marker the writer answers once everything before it is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import logging
-import queue
 import threading
 import warnings
 from typing import Any
@@ -35,8 +40,26 @@ from llmswitch.request import Request
 from llmswitch.results import Completion
 
 log = logging.getLogger("llmswitch.ledger")
-_STOP = object()
 TRACE_COLUMNS = tuple(TraceRecord.__dataclass_fields__)
+
+
+class _Marker:
+    """Queued by `flush` (and `close`, with `stop`): set once everything queued before it is
+    written (or lost)."""
+
+    __slots__ = ("done", "stop")
+
+    def __init__(self, stop: bool = False) -> None:
+        self.done = threading.Event()
+        self.stop = stop
+
+
+class _RowQueue(collections.deque):  # type: ignore[type-arg]
+    """The ledger's queue: a deque (appends and pops are atomic) that says its length the way
+    a `queue.Queue` does, for probes that read it."""
+
+    def qsize(self) -> int:
+        return len(self)
 
 
 class _Rows:
@@ -90,14 +113,21 @@ class LedgerFullWarning(UserWarning):
 class Ledger:
     """Records every attempt of every request (an `Observer` for `Switch`)."""
 
+    _gathers = True
+    """The writer waits (up to `flush_interval`) for a batch to fill; `False`: it writes
+    whatever is queued as soon as it is queued (`CommitLedger`)."""
+
     def __init__(self, url: str, config: ObserveConfig | None = None) -> None:
         self.url = url
         self.config = config or ObserveConfig(ledger=url)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
+        self._queue = _RowQueue()
+        """Calls' rows (`(item, extra)`) and `_Marker`s, oldest first."""
+        self._markers = 0
+        """Markers queued and not reached yet: the writer does not wait to gather then."""
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        """Cuts the writer's gathering wait short: a full batch, `flush` or `close`."""
+        """Wakes the writer: a full batch, `flush` or `close` (any row: `_gathers` False)."""
         self._closed = False
         self.dropped = 0
         """Attempt rows lost: queue full, or a batch that could not be written twice."""
@@ -169,11 +199,15 @@ class Ledger:
             item, extra = _Rows(record.trace_id, tuple(rows), trace), None
         else:
             item = _Ended(record, attempts)
-        try:
-            self._queue.put_nowait((item, extra))
-            if self._queue.qsize() >= self.config.batch_size:
+        pending = self._queue
+        if len(pending) < self.config.queue_size:
+            pending.append((item, extra))
+            # Appended before the check, and the writer clears the event before it drains:
+            # a row is never left behind by a skipped `set`.
+            if ((len(pending) >= self.config.batch_size or not self._gathers)
+                    and not self._wake.is_set()):
                 self._wake.set()
-        except queue.Full:
+        else:
             count = _count(item)
             self.dropped += count
             if self.dropped == count:
@@ -196,14 +230,16 @@ class Ledger:
         db: Database | None = None
         stop = False
         while not stop:
-            batch, stop = self._next_batch()
-            if not batch:
-                continue
+            batch, marker = self._next_batch()
             try:
-                db = self._write_with_retry(db, batch)
+                if batch:
+                    db = self._write_with_retry(db, batch)
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                if marker is not None:
+                    with self._lock:
+                        self._markers -= 1
+                    stop = marker.stop
+                    marker.done.set()
         if db is not None:
             db.close()
 
@@ -236,32 +272,29 @@ class Ledger:
                       "far; Ledger.stats() counts them)", message, self.dropped)
         self.last_error = message
 
-    def _next_batch(self) -> tuple[list[Any], bool]:
-        batch: list[Any] = []
-        try:
-            first = self._queue.get(timeout=self.config.flush_interval)
-        except queue.Empty:
-            return batch, False
-        if first is _STOP:
-            self._queue.task_done()
-            return batch, True
-        batch.append(first)
-        # Let rows gather for up to one flush interval, so a steady trickle of requests is
-        # written in a few large transactions, and without waking up per row: each wake-up
-        # would cost the request path a thread switch (a GIL handoff).
-        if self._queue.qsize() < self.config.batch_size - 1:
+    def _next_batch(self) -> tuple[list[Any], _Marker | None]:
+        """Up to `batch_size` queued calls, and the marker that ended the batch (if any).
+
+        Rows gather for up to one flush interval, so a steady trickle of requests is written
+        in a few large transactions, and without waking up per row: each wake-up would cost
+        the request path a thread switch (a GIL handoff). A `CommitLedger` waits only while
+        nothing is queued."""
+        pending = self._queue
+        size = self.config.batch_size
+        want = size if self._gathers else 1
+        if len(pending) < want and not self._markers:
             self._wake.wait(self.config.flush_interval)
-        self._wake.clear()
-        while len(batch) < self.config.batch_size:
+        self._wake.clear()  # before draining: a row appended after this sets it again
+        batch: list[Any] = []
+        while len(batch) < size:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
+                item = pending.popleft()
+            except IndexError:
                 break
-            if item is _STOP:
-                self._queue.task_done()
-                return batch, True
+            if type(item) is _Marker:
+                return batch, item
             batch.append(item)
-        return batch, False
+        return batch, None
 
     def _write(self, db: Database, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -282,9 +315,18 @@ class Ledger:
     # -- shutdown ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Wait until everything queued so far is written."""
-        if self._thread is not None and self._thread.is_alive():
-            self._wake.set()
-            self._queue.join()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            marker = self._mark(_Marker())
+            while not marker.done.wait(1.0) and thread.is_alive():
+                pass
+
+    def _mark(self, marker: _Marker) -> _Marker:
+        with self._lock:
+            self._markers += 1
+        self._queue.append(marker)
+        self._wake.set()
+        return marker
 
     def close(self) -> None:
         """Flush and stop the writer (safe to call twice)."""
@@ -293,8 +335,7 @@ class Ledger:
         self._closed = True
         thread = self._thread
         if thread is not None and thread.is_alive():
-            self._queue.put(_STOP)
-            self._wake.set()
+            self._mark(_Marker(stop=True))
             thread.join()
         atexit.unregister(self.close)
 
