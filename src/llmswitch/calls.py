@@ -13,6 +13,7 @@ the losing branches of an ensemble that were cancelled).
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import random
 import time
@@ -150,8 +151,11 @@ class CallRecord:
     def all_attempts(self) -> list[Span]:
         """Attempts in the trace tree, then registered ones the tree does not hold."""
         in_tree = self.trace.attempts()
+        registered = self.attempts
+        if len(registered) == len(in_tree) and all(map(operator.is_, registered, in_tree)):
+            return in_tree  # the usual case: the tree holds every attempt sent, in order
         seen = {id(s) for s in in_tree}
-        return in_tree + [s for s in self.attempts if id(s) not in seen]
+        return in_tree + [s for s in registered if id(s) not in seen]
 
 
 def _interrupted_message(status: str, error: BaseException | None) -> str:

@@ -96,10 +96,13 @@ def attempt_rows(record: CallRecord, attempts: list[Span] | None = None,
 
 def served_attempt(record: CallRecord) -> Span | None:
     """The attempt whose answer the caller got (the last successful one in the tree)."""
-    if record.completion is None or record.completion.trace is None:
+    completion = record.completion
+    if completion is None or completion.trace is None:
         return None
-    return next((s for s in reversed(record.completion.trace.attempts()) if s.status == "ok"),
-                None)
+    for span in reversed(completion.trace.attempts()):
+        if span.status == "ok":
+            return span
+    return None
 
 
 def tags_json(tags: Mapping[str, str]) -> str | None:
@@ -196,15 +199,17 @@ def _span_json(span: Span, out: list[bytes], depth: int, status: str | None = No
         raise _Unusual
     if extra:
         attributes = {**attributes, **extra}
-    out.append(b'{"name":' + _dumps(span.name) + b',"kind":' + _dumps(span.kind)
-               + b',"status":' + _dumps(status or span.status) + b',"duration_ms":'
-               + _dumps(span.duration_ms) + b',"attributes":' + _dumps(attributes))
+    # One orjson call per span: a dict's JSON is its values' JSON joined in insertion order,
+    # so the span's own fields are encoded as a dict and its children spliced in after.
+    head = {"name": span.name, "kind": span.kind, "status": status or span.status,
+            "duration_ms": span.duration_ms, "attributes": attributes}
     if error is not None:
-        out.append(b',"error":' + _dumps(error))
+        head["error"] = error
     if not children:
-        out.append(b',"children":[]' + tail + b"}")
+        head["children"] = children
+        out.append(_dumps(head)[:-1] + tail + b"}")
         return
-    out.append(b',"children":[')
+    out.append(_dumps(head)[:-1] + b',"children":[')
     for i, child in enumerate(children):
         if i:
             out.append(b",")

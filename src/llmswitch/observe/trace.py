@@ -60,8 +60,12 @@ class Span:
         return out
 
     def attempts(self) -> list[Span]:
-        """Every provider call below (and including) this span."""
-        return [s for s in self.walk() if s.kind == "attempt"]
+        """Every provider call below (and including) this span, depth first."""
+        if not self.children:  # a direct model call's trace: one attempt
+            return [self] if self.kind == "attempt" else []
+        out: list[Span] = []
+        _collect_attempts(self, out)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (the CLI's `trace` field)."""
@@ -76,6 +80,13 @@ class Span:
             out["error"] = dict(self.error)
         out["children"] = [c.to_dict() for c in self.children]
         return out
+
+
+def _collect_attempts(span: Span, out: list[Span]) -> None:
+    if span.kind == "attempt":
+        out.append(span)
+    for child in span.children:
+        _collect_attempts(child, out)
 
 
 def span_from_dict(data: dict[str, Any]) -> Span:
