@@ -131,6 +131,10 @@ class OtelObserver:
         self._want_metrics = metrics
         # Set by the environment at start-up, so read once; the modules are checked per call.
         self._env = {TRACER_ENV: TRACER_ENV in os.environ, METER_ENV: METER_ENV in os.environ}
+        self._global_only = (tracer_provider is None and meter_provider is None
+                             and not any(self._env.values()))
+        """Only the application's global providers could be in use: while the OpenTelemetry
+        API is not imported, a call has nothing to export (checked before any other work)."""
         self._spans: SpanExport | None = None
         self._metrics: Any = None
         self._failed = False
@@ -144,6 +148,10 @@ class OtelObserver:
 
     def on_end(self, record: CallOutcome) -> None:
         """Export a finished call (any outcome), with attempts its trace tree does not hold."""
+        if (self._global_only and self._spans is None and self._metrics is None
+                and "opentelemetry.trace" not in sys.modules
+                and "opentelemetry.metrics" not in sys.modules):
+            return  # what `_emit` would find, without a call per request (1.5 µs)
         self._emit(record.trace, record.attempts, record.request, record.completion,
                    record.trace_id)
 
