@@ -10,7 +10,7 @@ schema) set `enforces_schema = True` and are passed through.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from llmswitch.models import Model
@@ -26,13 +26,16 @@ class SchemaGuard(Model):
         self.name = inner.name
         self._passes = bool(getattr(inner, "enforces_schema", False))
 
-    async def complete(self, request: Request) -> Completion:
-        """The inner model's answer, validated when the request carries a schema."""
+    def complete(self, request: Request) -> Coroutine[Any, Any, Completion]:
+        """The inner model's answer, validated when the request carries a schema.
+
+        Not a coroutine of its own: it hands back the inner model's (or `enforce`'s), so a
+        call through the guard costs no extra coroutine frame to create and resume."""
         if request.settings.response_format.schema is None or self._passes:
-            return await self.unguarded.complete(request)
+            return self.unguarded.complete(request)
         from llmswitch.structured import enforce
 
-        return await enforce(self.unguarded, request, self.name)
+        return enforce(self.unguarded, request, self.name)
 
     def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """The inner model's stream; with a schema, its final answer validated."""
