@@ -41,14 +41,18 @@ TRACE_JSON = (
     '"trace_id":"%s"}')
 
 
-def batches(calls: int) -> list[list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]]:
-    """`calls` calls' rows, as the ledger hands them to `Database.write`."""
+def batches(calls: int, ordered: bool = False
+            ) -> list[list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]]:
+    """`calls` calls' rows, as the ledger hands them to `Database.write`. `ordered`: ids that
+    start with the time (48 bits of milliseconds, then 80 random bits), for comparison."""
     out = []
     ts = time.time()
     for start in range(0, calls, BATCH):
         attempts, traces = [], []
         for i in range(start, min(calls, start + BATCH)):
             rid = uuid.uuid4().hex
+            if ordered:
+                rid = f"{int((ts + i * 1e-3) * 1000):012x}{rid[12:]}"
             t = ts + i * 1e-3
             attempts.append((t, rid, "openai/gpt-4o-mini", 1, "openai", "gpt-4o-mini", "ok",
                              None, None, 25, 33, 0, 0, 2.355e-05, 198.25, 197.897, 0.0, 1, 0,
@@ -99,6 +103,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prefill", type=int, default=0, help="calls already in each ledger")
+    parser.add_argument("--ordered-ids", action="store_true",
+                        help="time-ordered request ids (not what llmswitch makes: a what-if)")
     args = parser.parse_args()
     schemas = {"v4": 4, "current": len(MIGRATIONS)}
     tmp = Path(tempfile.mkdtemp(prefix="ledger-write-"))
@@ -108,10 +114,10 @@ def main() -> None:
             seeds[name] = tmp / f"seed-{name}.sqlite"
             create(seeds[name], versions)
             if args.prefill:
-                writer_cpu(seeds[name], batches(args.prefill), versions)
+                writer_cpu(seeds[name], batches(args.prefill, args.ordered_ids), versions)
         results: dict[str, list[float]] = {name: [] for name in schemas}
         for _ in range(args.rounds):
-            work = batches(args.calls)
+            work = batches(args.calls, args.ordered_ids)
             for name, versions in schemas.items():
                 path = tmp / f"{name}.sqlite"
                 for suffix in ("", "-wal", "-shm"):
@@ -120,7 +126,8 @@ def main() -> None:
                 results[name].append(writer_cpu(path, work, versions))
         for name, values in results.items():
             print(f"{name:8s} {statistics.median(values):6.1f} µs CPU/call  "
-                  f"(rounds: {', '.join(f'{v:.1f}' for v in values)}; prefill {args.prefill})")
+                  f"(rounds: {', '.join(f'{v:.1f}' for v in values)}; prefill {args.prefill}"
+                  f"{'; time-ordered ids' if args.ordered_ids else ''})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
