@@ -40,3 +40,25 @@ def test_a_ledger_that_never_wrote_flushes_and_closes(tmp_path: Path) -> None:
     ledger.flush()
     ledger.close()
     assert ledger.stats() == {"written": 0, "dropped": 0, "failures": 0, "last_error": None}
+
+
+def test_rows_of_several_attempts_are_written_with_and_without_traces(tmp_path: Path) -> None:
+    from llmswitch import OverloadedError
+
+    for traces in (True, False):
+        url = str(tmp_path / f"{traces}.sqlite")
+        ledger = Ledger(url, ObserveConfig(ledger=url, traces=traces))
+        models = {"a": FakeModel("a", [OverloadedError("down")], provider="p1"),
+                  "b": FakeModel("b", ["fine"], provider="p2")}
+        switch = Switch({"routes": {"r": {"strategy": "fallback", "targets": ["a", "b"],
+                                          "retries": 0}}},
+                        models=models, observers=[ledger])
+        answer = asyncio.run(switch.complete("r", "hi", tags={"key_id": "k1"}))
+        ledger.close()
+        with LedgerStore(url) as store:
+            rows = store.attempts()
+            requests = store.requests()
+        assert [(r["model"], r["status"], r["served"], r["key_id"], r["attempt"])
+                for r in rows] == [("a", "error", 0, "k1", 1), ("b", "ok", 1, "k1", 2)]
+        assert {r["request_id"] for r in rows} == {answer.trace_id}
+        assert [q["request_id"] for q in requests] == ([answer.trace_id] if traces else [])

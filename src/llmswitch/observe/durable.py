@@ -24,7 +24,7 @@ from typing import Any
 from llmswitch.calls import CallRecord
 from llmswitch.observe.config import ObserveConfig
 from llmswitch.observe.db import Database
-from llmswitch.observe.ledger import Ledger
+from llmswitch.observe.ledger import Ledger, queued_trace_id
 
 log = logging.getLogger("llmswitch.ledger")
 
@@ -78,11 +78,11 @@ class CommitLedger(Ledger):
     # -- the writer thread ------------------------------------------------------------------
     def _write(self, db: Database, batch: list[Any]) -> None:
         super()._write(db, batch)
-        self._resolve(record.trace_id for record, _ in batch)
+        self._resolve(queued_trace_id(item) for item in batch)
 
     def _lost(self, batch: list[Any], exc: Exception) -> None:
         super()._lost(batch, exc)
-        self._resolve((record.trace_id for record, _ in batch), LedgerNotWritten(str(exc)))
+        self._resolve((queued_trace_id(item) for item in batch), LedgerNotWritten(str(exc)))
 
     def _resolve(self, trace_ids: Iterable[str], error: BaseException | None = None) -> None:
         for trace_id in trace_ids:

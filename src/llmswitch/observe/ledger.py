@@ -62,16 +62,27 @@ class _RowQueue(collections.deque):  # type: ignore[type-arg]
         return len(self)
 
 
-class _Rows:
-    """A finished call's rows, built when it ended (every attempt had finished)."""
+_WIDTH = len(COLUMNS)
 
-    __slots__ = ("rows", "trace", "trace_id")
 
-    def __init__(self, trace_id: str, rows: tuple[tuple[Any, ...], ...],
-                 trace: tuple[Any, ...] | None) -> None:
-        self.trace_id = trace_id
-        self.rows = rows
-        self.trace = trace
+def _flat(trace_id: str, rows: list[tuple[Any, ...]], trace: tuple[Any, ...] | None
+          ) -> tuple[Any, ...]:
+    """A finished call's rows as the queue holds them: ONE tuple of plain values, `(trace id,
+    number of attempt rows, each attempt row's values..., the trace row's values...)`.
+
+    The garbage collector counts every tuple made and not yet freed, and collects the young
+    generation (every call in flight, at 64 concurrent) each 700 of them; the rows wait in
+    the queue for up to a flush interval, so five objects per call (a row, the trace row,
+    their holders) made it collect twice as often as one does: 8.7 instead of 4.8 µs of
+    collection per call at 64 concurrent `Switch.complete` calls."""
+    return (trace_id, len(rows), *[value for row in rows for value in row], *(trace or ()))
+
+
+def _unflat(item: tuple[Any, ...]) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+    """`_flat`'s attempt rows and trace row (`None` when traces are off)."""
+    end = 2 + item[1] * _WIDTH
+    rows = [item[i:i + _WIDTH] for i in range(2, end, _WIDTH)]
+    return rows, (item[end:] if len(item) > end else None)
 
 
 class _Ended:
@@ -79,10 +90,12 @@ class _Ended:
     its identity and its live spans, turned into rows on the writer thread, so the usage
     that attempt's provider model records when it closes is still written."""
 
-    __slots__ = ("attempts", "duration_ms", "name", "served", "status", "tags", "trace",
-                 "trace_id")
+    __slots__ = ("attempts", "duration_ms", "extra", "name", "served", "status", "tags",
+                 "trace", "trace_id")
 
-    def __init__(self, record: CallRecord, attempts: list[Span]) -> None:
+    def __init__(self, record: CallRecord, attempts: list[Span],
+                 extra: dict[str, Any] | None) -> None:
+        self.extra = extra
         self.trace_id = record.trace_id
         self.name = record.name
         self.tags = record.tags
@@ -103,7 +116,12 @@ def _rows_of(record: Any, attempts: list[Span], served: Any, extra: dict[str, An
 
 def _count(item: Any) -> int:
     """Attempt rows a queued call stands for (at least one, for the drop count)."""
-    return max(1, len(item.rows if type(item) is _Rows else item.attempts))
+    return max(1, item[1] if type(item) is tuple else len(item.attempts))
+
+
+def queued_trace_id(item: Any) -> str:
+    """The trace id of a queued call (a `_flat` tuple or an `_Ended`)."""
+    return item[0] if type(item) is tuple else item.trace_id  # type: ignore[no-any-return]
 
 
 class LedgerFullWarning(UserWarning):
@@ -121,7 +139,7 @@ class Ledger:
         self.url = url
         self.config = config or ObserveConfig(ledger=url)
         self._queue = _RowQueue()
-        """Calls' rows (`(item, extra)`) and `_Marker`s, oldest first."""
+        """Calls (`_flat` tuples, `_Ended`s) and `_Marker`s, oldest first."""
         self._markers = 0
         """Markers queued and not reached yet: the writer does not wait to gather then."""
         self._thread: threading.Thread | None = None
@@ -183,25 +201,25 @@ class Ledger:
     def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
         if self._closed:
             return
-        # A call whose attempts have all finished is queued as its rows: a few tuples and a
-        # string, not its spans, request or answer, which a queue holding up to a flush
-        # interval of calls would keep alive for the garbage collector to walk again and
-        # again (at 64 concurrent calls each young-generation collection also walks every
-        # call in flight). A call with an attempt still running (a stream closed after its
-        # call ended) is queued with its live spans, so the usage its provider model records
-        # on closing is still written.
-        self._ensure_writer()
+        # A call whose attempts have all finished is queued as its rows (one tuple of plain
+        # values: `_flat`), not its spans, request or answer, which a queue holding up to a
+        # flush interval of calls would keep alive for the garbage collector to walk again
+        # and again. A call with an attempt still running (a stream closed after its call
+        # ended) is queued with its live spans, so the usage its provider model records on
+        # closing is still written.
+        if self._thread is None:
+            self._ensure_writer()
         attempts = record.all_attempts()
-        item: _Rows | _Ended
+        item: tuple[Any, ...] | _Ended
         if all(span.duration_ms for span in attempts):  # all finished: nothing will change
             rows, trace = _rows_of(record, attempts, served_attempt(record), extra,
                                    self.config.traces)
-            item, extra = _Rows(record.trace_id, tuple(rows), trace), None
+            item = _flat(record.trace_id, rows, trace)
         else:
-            item = _Ended(record, attempts)
+            item = _Ended(record, attempts, extra)
         pending = self._queue
         if len(pending) < self.config.queue_size:
-            pending.append((item, extra))
+            pending.append(item)
             # Appended before the check, and the writer clears the event before it drains:
             # a row is never left behind by a skipped `set`.
             if ((len(pending) >= self.config.batch_size or not self._gathers)
@@ -263,7 +281,7 @@ class Ledger:
         return db
 
     def _lost(self, batch: list[Any], exc: Exception) -> None:
-        rows = sum(_count(item) for item, _ in batch)
+        rows = sum(_count(item) for item in batch)
         self.failures += 1
         self.dropped += rows
         message = describe_failure(self.url, exc)
@@ -299,14 +317,13 @@ class Ledger:
     def _write(self, db: Database, batch: list[Any]) -> None:
         rows: list[tuple[Any, ...]] = []
         traces: list[tuple[Any, ...]] = []
-        for item, extra in batch:
-            if type(item) is _Rows:
-                rows.extend(item.rows)
-                trace = item.trace
+        for item in batch:
+            if type(item) is tuple:
+                more, trace = _unflat(item)
             else:  # what attempt_rows and trace_row read of a CallRecord, with live spans
-                more, trace = _rows_of(item, item.attempts, item.served, extra,
+                more, trace = _rows_of(item, item.attempts, item.served, item.extra,
                                        self.config.traces)
-                rows.extend(more)
+            rows.extend(more)
             if trace is not None:
                 traces.append(trace)
         db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
