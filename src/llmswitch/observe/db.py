@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
@@ -183,18 +183,21 @@ class Database:
         """Insert rows in one transaction (rows whose key is already stored are skipped)."""
         self.write([(table, columns, rows)])
 
-    def write(self, tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> None:
-        """Insert rows into several tables in ONE transaction: all of them or none."""
+    def write(self, tables: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> None:
+        """Insert rows into several tables in ONE transaction: all of them or none.
+
+        `rows` may be any iterable (the ledger's writer passes generators, so a batch's rows
+        are made one at a time rather than all held at once)."""
         cur = self.conn.cursor()
         try:
             for table, columns, rows in tables:
-                if not rows:
+                if isinstance(rows, Sized) and not len(rows):
                     continue
                 marks = ", ".join("?" for _ in columns)
                 key = CONFLICT_KEYS.get(table)
                 tail = f" ON CONFLICT ({key}) DO NOTHING" if key else ""
                 text = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"
-                cur.executemany(self.sql(text), [tuple(r) for r in rows])
+                cur.executemany(self.sql(text), rows)
             self.conn.commit()
         except BaseException:
             with contextlib.suppress(Exception):

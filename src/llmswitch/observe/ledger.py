@@ -20,6 +20,7 @@ import contextlib
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from llmswitch.calls import CallRecord, new_trace_id
@@ -78,11 +79,26 @@ def _flat(trace_id: str, rows: list[tuple[Any, ...]], trace: tuple[Any, ...] | N
     return (trace_id, len(rows), *[value for row in rows for value in row], *(trace or ()))
 
 
-def _unflat(item: tuple[Any, ...]) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
-    """`_flat`'s attempt rows and trace row (`None` when traces are off)."""
-    end = 2 + item[1] * _WIDTH
-    rows = [item[i:i + _WIDTH] for i in range(2, end, _WIDTH)]
-    return rows, (item[end:] if len(item) > end else None)
+def _attempt_rows(batch: list[Any], built: dict[int, Any]) -> Iterator[tuple[Any, ...]]:
+    """The attempt rows of a batch, made one at a time (the garbage collector counts rows
+    made and not yet freed: a list of a batch's rows made it collect once per batch)."""
+    for item in batch:
+        if type(item) is tuple:
+            for i in range(2, 2 + item[1] * _WIDTH, _WIDTH):
+                yield item[i:i + _WIDTH]
+        else:
+            yield from built[id(item)][0]
+
+
+def _trace_rows(batch: list[Any], built: dict[int, Any]) -> Iterator[tuple[Any, ...]]:
+    """The trace rows of a batch (none for calls written without their trace)."""
+    for item in batch:
+        if type(item) is tuple:
+            end = 2 + item[1] * _WIDTH
+            if len(item) > end:
+                yield item[end:]
+        elif (trace := built[id(item)][1]) is not None:
+            yield trace
 
 
 class _Ended:
@@ -315,19 +331,14 @@ class Ledger:
         return batch, None
 
     def _write(self, db: Database, batch: list[Any]) -> None:
-        rows: list[tuple[Any, ...]] = []
-        traces: list[tuple[Any, ...]] = []
-        for item in batch:
-            if type(item) is tuple:
-                more, trace = _unflat(item)
-            else:  # what attempt_rows and trace_row read of a CallRecord, with live spans
-                more, trace = _rows_of(item, item.attempts, item.served, item.extra,
-                                       self.config.traces)
-            rows.extend(more)
-            if trace is not None:
-                traces.append(trace)
-        db.write([("attempts", COLUMNS, rows), ("traces", TRACE_COLUMNS, traces)])
-        self.written += len(rows)
+        # Calls queued with live spans: what attempt_rows and trace_row read of a CallRecord.
+        built = {id(item): _rows_of(item, item.attempts, item.served, item.extra,
+                                    self.config.traces)
+                 for item in batch if type(item) is not tuple}
+        db.write([("attempts", COLUMNS, _attempt_rows(batch, built)),
+                  ("traces", TRACE_COLUMNS, _trace_rows(batch, built))])
+        self.written += sum(item[1] if type(item) is tuple else len(built[id(item)][0])
+                            for item in batch)
 
     # -- shutdown ---------------------------------------------------------------------------
     def flush(self) -> None:
