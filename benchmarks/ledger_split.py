@@ -65,7 +65,7 @@ def _instrument(noop: bool) -> dict[str, float]:
             spent["collections"] += 1
 
     ledger_module.Ledger._record = timed_record  # type: ignore[method-assign,assignment]
-    ledger_module.Ledger._write = timed_write  # type: ignore[method-assign,assignment]
+    ledger_module.Ledger._write = timed_write  # type: ignore[method-assign]
     gc.callbacks.append(collector)
     return spent
 
