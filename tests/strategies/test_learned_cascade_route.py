@@ -181,14 +181,15 @@ async def test_an_unmapped_probe_falls_back_to_the_base_prediction(
 def test_live_decisions_equal_the_replay_over_the_grid(
     table: Any, cascade: tuple[Any, Path], unknown_task: bool
 ) -> None:
-    """Every λ of the grid (every third), every prompt: pred arms, probe arms, the '*' policy."""
+    """Every sixth λ of the grid (both ends of it and the steps between, at half the suite
+    time of every third), every prompt: pred arms, probe arms, the '*' policy."""
     import dataclasses
 
     from llmswitch.routing.learned.cascade_serve import choose_after_probes, plan_probes
 
     router, _ = cascade
     data = dataclasses.replace(table, tasks=("zzz",) * len(table)) if unknown_task else table
-    lams = router.grid[::3]
+    lams = [*router.grid[::6], router.grid[-1]]
     plans = replay_table(router, data, lams, [])
     models = set(table.models)
     for li, lam in enumerate(lams):
