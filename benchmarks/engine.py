@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +48,8 @@ REQUESTS = {1: 1000, 8: 2000, 64: 4000}
 RAW = ("aiohttp", "httpx", "httpx+aiohttp", "pyreqwest")
 SWITCH = ("switch", "switch/httpx", "switch/no-ledger")
 CANDIDATES = RAW + SWITCH
+OPTIONAL = {"pyreqwest": "pyreqwest", "httpx+aiohttp": "httpx_aiohttp"}
+"""Candidates whose client is not a dependency of llmswitch: skipped, named, when missing."""
 
 
 def body(stream: bool) -> bytes:
@@ -431,6 +434,11 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests = 1, args.requests or 1000
     names = [n for n in args.only.split(",") if n]
+    for name, module in OPTIONAL.items():
+        if name in names and importlib.util.find_spec(module) is None:
+            names.remove(name)
+            print(f"skipping {name}: `.venv/bin/pip install {module.replace('_', '-')}` to "
+                  "measure it", file=sys.stderr)
     modes = [m for m in args.modes.split(",") if m]
     load_start = os.getloadavg()
     rounds: list[dict[str, Any]] = []
