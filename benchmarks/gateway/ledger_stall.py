@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from soak import HARNESS, KEY, free_port, memory, wait_ready  # noqa: E402
+from soak import HARNESS, KEY, free_port, memory, stop, wait_ready  # noqa: E402
 
 
 def main() -> None:
@@ -84,13 +83,7 @@ def main() -> None:
         if wrk is not None:
             wrk.terminate()
             wrk.wait(10)
-        os.killpg(gw.pid, signal.SIGTERM)
-        try:
-            gw.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(gw.pid, signal.SIGKILL)
-        mock.terminate()
-        mock.wait(10)
+        stop(gw, mock)
     points = [json.loads(line) for line in probe.read_text().splitlines()]
     for e in events:
         window = [p for p in points if e["at_s"] - 1 <= p["t"] <= e["at_s"] + e["stall_s"] + 3]

@@ -163,13 +163,18 @@ def main() -> None:
         if sink:
             sink.write(json.dumps(summary) + "\n")
     finally:
-        os.killpg(gw.pid, signal.SIGTERM)
-        try:
-            gw.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(gw.pid, signal.SIGKILL)
-        mock.terminate()
-        mock.wait(10)
+        stop(gw, mock)
+
+
+def stop(gw: subprocess.Popen[bytes], mock: subprocess.Popen[bytes]) -> None:
+    """Stop the gateway's process group (SIGTERM, then SIGKILL after 60 s) and the mock."""
+    os.killpg(gw.pid, signal.SIGTERM)
+    try:
+        gw.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(gw.pid, signal.SIGKILL)
+    mock.terminate()
+    mock.wait(10)
 
 
 if __name__ == "__main__":
