@@ -253,16 +253,18 @@ def test_cascade_lambda_is_calibrated_like_other_kinds(tmp_path: Path) -> None:
     from llmswitch.training.cascade import cross_validate_cascade
     from llmswitch.training.train import train_from_table
 
-    curve = cross_validate_cascade(sample, 5)["curve"]
+    folds = 3  # the trainer's calibration must agree with the same cross-validation (3: speed)
+    curve = cross_validate_cascade(sample, folds)["curve"]
     budget = float(np.median([p["cost_usd"] for p in curve]))
-    summary = train_from_table(sample, "cascade", tmp_path / "c.npz", target_cost=budget)
+    summary = train_from_table(sample, "cascade", tmp_path / "c.npz", folds=folds,
+                               target_cost=budget)
     lam = summary["lambda"]
     point = next(p for p in curve if p["lambda"] == lam)
     assert point["cost_usd"] <= budget and lam > 0  # before: always λ = 0 (the dearest arms)
     assert point["quality"] == max(p["quality"] for p in curve if p["cost_usd"] <= budget)
     # the default target: the best single model's quality at the least cross-validated cost,
     # else (not reached on this small sample) the best cross-validated quality
-    default = train_from_table(sample, "cascade", tmp_path / "d.npz")["lambda"]
+    default = train_from_table(sample, "cascade", tmp_path / "d.npz", folds=folds)["lambda"]
     best_q = float(sample.quality.mean(axis=0).max())
     reach = [p for p in curve if p["quality"] >= best_q]
     expected = (min(reach, key=lambda p: p["cost_usd"]) if reach
