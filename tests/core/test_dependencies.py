@@ -50,8 +50,12 @@ def test_constraints_pin_every_dependency_inside_its_range() -> None:
 
 
 def test_constraints_name_no_host() -> None:
+    """Only `name==version` lines: no pip options (which could name a package source), no URL,
+    no host; installs use the machine's own client settings."""
     text = (ROOT / "constraints.txt").read_text("utf-8")
-    assert not re.search(r"https?://|--(extra-)?index-url|--find-links|\.org\b|\.com\b", text)
+    lines = [line.strip() for line in text.splitlines()]
+    assert not [line for line in lines if line.startswith("-")], "pip options in constraints.txt"
+    assert not re.search(r"://|\.org\b|\.com\b", text)
 
 
 def _readme_test_command() -> str:
