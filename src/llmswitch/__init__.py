@@ -6,8 +6,9 @@ The public API is what `__all__` lists; everything else is internal.
 program or `llmswitch --help` pays only for what it touches.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from llmswitch._lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
@@ -153,15 +154,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Import a public name on first access."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmswitch' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals(), __all__)

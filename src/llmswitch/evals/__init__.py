@@ -7,8 +7,9 @@ the ``router eval`` report live in `llmswitch.training`, which builds on this pa
 reverse); serve-time routing (`llmswitch.routing.learned`) imports neither.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from llmswitch._lazy import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     "Point": "llmswitch.evals.metrics",
@@ -53,11 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Import a re-exported name on first access."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmswitch.evals' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals(), __all__)

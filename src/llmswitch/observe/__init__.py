@@ -5,8 +5,9 @@ applications build on; the modules behind them are internal. Imported on first u
 so `import llmswitch.observe` costs nothing.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from llmswitch._lazy import lazy_exports as _lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Database": "llmswitch.observe.db",
@@ -73,14 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmswitch.observe' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals(), __all__)

@@ -8,8 +8,9 @@ through an injectable `Clock`, so tests run without waiting.
 a `Switch` (`Switch(..., services={SERVICE_KEY: Resilience(...)})`). Imported on first use.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from llmswitch._lazy import lazy_exports as _lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BreakerPolicy": "llmswitch.resilience.breaker",
@@ -65,14 +66,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmswitch.resilience' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals(), __all__)
