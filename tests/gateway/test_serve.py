@@ -218,21 +218,28 @@ async def test_slow_upstream_is_relayed_and_a_hung_one_is_a_504(tmp_path: Path) 
         assert await gw.stop() == 0
 
 
+
+async def stream_then_sigterm(gw: Any) -> tuple[str, str]:
+    """Stream model `slow` and send the gateway SIGTERM once the first bytes arrived
+    (mid-stream); the trace id and the whole body the client received."""
+    async with httpx.AsyncClient(base_url=gw.url, timeout=60) as http, http.stream(
+            "POST", "/v1/chat/completions", json={
+                "model": "slow", "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]}) as response:
+        trace_id = response.headers["x-llmswitch-trace-id"]
+        body = ""
+        async for chunk in response.aiter_text():
+            if not body:
+                gw.proc.send_signal(signal.SIGTERM)
+            body += chunk
+    return trace_id, body
+
 async def test_sigterm_drains_a_running_stream_flushes_the_ledger_and_exits_0(
         tmp_path: Path) -> None:
     async with MockUpstream(drip_s=0.3) as upstream:
         upstream.script("slow", ["drip"])
         async with serving("--config", gateway_config(tmp_path, upstream), env=UP_ENV) as gw:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=60) as http, http.stream(
-                    "POST", "/v1/chat/completions", json={
-                        "model": "slow", "stream": True,
-                        "messages": [{"role": "user", "content": "hi"}]}) as response:
-                trace_id = response.headers["x-llmswitch-trace-id"]
-                body = ""
-                async for chunk in response.aiter_text():
-                    if not body:
-                        gw.proc.send_signal(signal.SIGTERM)  # mid-stream
-                    body += chunk
+            trace_id, body = await stream_then_sigterm(gw)
             text = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
                            for line in body.splitlines()
                            if line.startswith("data: {") and '"choices":[{' in line)
@@ -250,16 +257,7 @@ async def test_a_stream_longer_than_the_drain_ends_with_an_error_event_and_a_led
         upstream.script("slow", ["drip"])
         config = gateway_config(tmp_path, upstream, drain_seconds=1)
         async with serving("--config", config, env=UP_ENV) as gw:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=60) as http, http.stream(
-                    "POST", "/v1/chat/completions", json={
-                        "model": "slow", "stream": True,
-                        "messages": [{"role": "user", "content": "hi"}]}) as response:
-                trace_id = response.headers["x-llmswitch-trace-id"]
-                body = ""
-                async for chunk in response.aiter_text():
-                    if not body:
-                        gw.proc.send_signal(signal.SIGTERM)
-                    body += chunk
+            trace_id, body = await stream_then_sigterm(gw)
             status = await gw.stop()
     assert status == 0, gw.log
     assert "[DONE]" not in body  # not a clean end
