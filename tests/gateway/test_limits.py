@@ -155,6 +155,20 @@ async def test_tpm_counts_input_and_the_maximum_output(tmp_path: Path) -> None:
         await app.aclose()
 
 
+async def test_an_answer_without_usage_keeps_its_tpm_reservation(tmp_path: Path) -> None:
+    """An upstream that reports no usage settles nothing: the reservation (input + max_tokens)
+    stays counted, instead of the call counting as 0 tokens against the limit."""
+    ledger = str(tmp_path / "l.sqlite")
+    key = new_key(ledger, name="t", tpm=1000)
+    async with MockUpstream() as upstream:
+        upstream.script("m", ["no_usage"])
+        app = create_app(config(upstream, ledger), env={"OPENAI_API_KEY": "sk-up"})
+        await sdk(app, key).chat.completions.create(model="m", messages=HI, max_tokens=600)
+        with pytest.raises(openai.RateLimitError, match="1000 tokens per minute"):
+            await sdk(app, key).chat.completions.create(model="m", messages=HI, max_tokens=600)
+        await app.aclose()
+
+
 async def test_budget_exhausted_is_402_naming_budget_spend_and_reset_and_never_retried(
         tmp_path: Path, state: dict[str, Any]) -> None:
     ledger = str(tmp_path / "l.sqlite")

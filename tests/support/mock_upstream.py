@@ -14,6 +14,7 @@ order (the last entry repeats), or from a `chooser(model, n, stream)` callable:
     cut_late                 stream: text and the usage chunk, no finish, then drops
     malformed                stream: a text chunk, then a chunk that is not JSON
     drip                     stream: the answer one word at a time, `drip_s` apart
+    no_usage                 not streamed: the answer without a `usage` object
 
 A continuation request (last messages: the assistant's partial answer, then a user turn) is
 answered with the rest of the answer, as a model that continues faithfully would.
@@ -131,7 +132,10 @@ class MockUpstream:
             return False
         answer = _rest(body, self.answer)
         if not stream:
-            await _json(w, 200, _completion(body, answer))
+            completion = _completion(body, answer)
+            if fault == "no_usage":
+                del completion["usage"]
+            await _json(w, 200, completion)
             return True
         return await self._stream(w, fault, body, answer)
 

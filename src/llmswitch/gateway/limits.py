@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from llmswitch import CallEstimate, Config, Usage
+from llmswitch import CallEstimate, Config, Usage, new_trace_id
 from llmswitch.gateway.keys import dollars, iso, period_bounds
 from llmswitch.gateway.policy import Admission, Principal
 from llmswitch.gateway.protocols.common import Call
@@ -154,7 +153,7 @@ class MemoryRateStore:
                 wait = _wait_ms(entries, now, limit, tokens)
                 return RateRefusal(limit, wait / 1000, entries.count, entries.used)
             logs.append(entries)
-        hold = RateHold(f"{random.getrandbits(64):016x}", tuple(limits), tokens)
+        hold = RateHold(new_trace_id()[:16], tuple(limits), tokens)
         live = []
         for entries in logs:
             entry = [now, hold.id, tokens, True]
@@ -249,7 +248,7 @@ class MemoryBudgetStore:
         b = await self.seeded(bucket, seed)
         if b.spent + b.reserved + amount > budget:
             return BudgetRefusal(b.spent, b.reserved)
-        hold = BudgetHold(bucket, f"{random.getrandbits(64):016x}", amount)
+        hold = BudgetHold(bucket, new_trace_id()[:16], amount)
         b.reserved += amount
         b.holds.add(hold.id)
         return hold
@@ -529,8 +528,10 @@ class GatewayLimiter:
         for holds in admission.handles:
             if not isinstance(holds, Holds):
                 continue
-            tokens = usage.total_tokens if usage is not None else None
-            actual = to_nano(cost_usd) if cost_usd is not None and usage is not None else None
+            # no usage reported (0 tokens): keep the reservations rather than count nothing
+            known = usage is not None and usage.total_tokens > 0
+            tokens = usage.total_tokens if known and usage is not None else None
+            actual = to_nano(cost_usd) if known and cost_usd is not None else None
             try:
                 await self.store.settle(holds, tokens, actual)
             except Exception as exc:
