@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ContentFilteredError": "llmswitch.errors",
     "ContextTooLongError": "llmswitch.errors",
     "cost_usd": "llmswitch.catalog",
+    "new_trace_id": "llmswitch.calls",
     "ImagePart": "llmswitch.messages",
     "LLMSwitchError": "llmswitch.errors",
     "load_config": "llmswitch.config",
@@ -63,7 +64,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if _typing.TYPE_CHECKING:
-    from llmswitch.calls import CallRecord
+    from llmswitch.calls import CallRecord, new_trace_id
     from llmswitch.catalog import Catalog, ModelCard, cost_usd
     from llmswitch.config import Config, load_config
     from llmswitch.errors import (
@@ -151,6 +152,7 @@ __all__ = [
     "collect",
     "cost_usd",
     "load_config",
+    "new_trace_id",
 ]
 
 

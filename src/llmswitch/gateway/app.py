@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from llmswitch import (
     Switch,
     Usage,
     load_config,
+    new_trace_id,
 )
 from llmswitch.gateway.access import GatewayState
 from llmswitch.gateway.accesslog import AccessLog, Outcome
@@ -195,9 +195,8 @@ class Gateway:
             out.key_id, out.key_name = principal.key_id or "", principal.name or ""
             principal.check_model(call.model)
             admission = await self.limits.admit(principal, call, self._estimator(call))
-            # an id, not a secret: no getrandom() syscall, which releases the GIL to the
-            # ledger's writer thread in the middle of the request
-            trace_id = out.trace_id = f"{random.getrandbits(128):032x}"
+            # the library's ids: a generator of its own, reseeded after fork, not random.seed()'s
+            trace_id = out.trace_id = new_trace_id()
             self._ended[trace_id] = None
             if self.access_log.content:
                 out.prompt = _content(call)

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from llmswitch import ConfigError
+from llmswitch import ConfigError, new_trace_id
 from llmswitch.gateway.limits import (
     BUDGET_LEASE_S,
     WINDOW_MS,
@@ -348,7 +347,7 @@ class RedisLimits(_Scripts):
     async def admit(self, limits: Sequence[Limit], tokens: int, ask: BudgetAsk | None
                     ) -> Holds | RateRefusal | BudgetRefusal:
         """Take every limit and the budget reservation at once, or refuse."""
-        hold_id = f"{random.getrandbits(96):024x}"
+        hold_id = new_trace_id()[:24]
         keys = _rate_keys(limits)
         args: list[Any] = [self.now(), WINDOW_MS, tokens, hold_id, len(limits)]
         for limit in limits:
@@ -498,7 +497,7 @@ class RedisBreakerStore(_Scripts):
 
     async def allow(self, key: str, policy: BreakerPolicy) -> Ticket | None:
         """`closed`, this replica's probe token (half-open), or `None` (open)."""
-        token = "probe:" + f"{random.getrandbits(64):016x}"
+        token = "probe:" + new_trace_id()[:16]
         try:
             got = await self._allow(keys=self._keys(key)[:1], args=[
                 self.now(), int(policy.cooldown * 1000), self.probe_lease_ms, token])
@@ -512,7 +511,7 @@ class RedisBreakerStore(_Scripts):
         try:
             await self._record(keys=self._keys(key), args=[
                 self.now(), ticket, 1 if ok else 0, policy.failures, policy.error_rate,
-                int(policy.window * 1000), policy.min_calls, f"{random.getrandbits(64):016x}"])
+                int(policy.window * 1000), policy.min_calls, new_trace_id()[:16]])
         except Exception as exc:
             self._failed(exc)
 
