@@ -221,3 +221,17 @@ def test_sync_bridge() -> None:
         done = switch.complete_sync("openai/gpt-4o", "hi")
         events = list(switch.stream_sync("openai/gpt-4o", "hi"))
     assert done.text and events
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "claude-3-5-sonnet", "messages": [{"role": "user", "content": "re-run the e-mail"}]},
+    {"temperature": 1e-05, "top_p": 0.00001, "n": 10**16, "x": 1e16, "y": 2.5e-7},
+    {"text": "1e5 \u00e9 \u2028 \"q\"", "nested": [[{"a": None, "b": True}]]},
+])
+def test_request_body_is_byte_for_byte_json(body: dict[str, object]) -> None:
+    """The orjson fast path writes exactly what `json.dumps` would (numbers with exponents and
+    bodies that could differ take json's path)."""
+    from llmswitch.providers.http_model import request_body
+
+    assert request_body(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":"),
+                                            allow_nan=False).encode()

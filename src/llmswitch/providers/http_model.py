@@ -383,9 +383,10 @@ _JSON_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACL
                  | orjson.OPT_PASSTHROUGH_DATETIME)
 # Where orjson's text may differ from json's: NaN and Infinity (orjson writes null; json with
 # allow_nan=False refuses them) and numbers either writes with an exponent (1e-05 is 0.00001
-# to orjson, 1e+16 is 1e16; orjson's exponents are `e` then a digit or `-`). Text in strings
-# can match too: such bodies take json's path, which is only slower.
-_EXPONENT = re.compile(rb"e[-0-9]")
+# to orjson, 1e+16 is 1e16; orjson writes an exponent as a digit, `e`, then a digit or `-`).
+# Text in strings can match too ("1e5"): such bodies take json's path, which is only slower;
+# a bare `e-` ("claude-3", "re-run") does not.
+_EXPONENT = re.compile(rb"[0-9]e[-0-9]")
 
 
 def request_body(body: Any) -> bytes:
@@ -446,9 +447,6 @@ def _replay_reply(reply: Reply) -> list[StreamEvent]:
     return events
 
 
-_NO_CONTEXT = contextvars.Context()
-
-
 class _Budget:
     """An attempt's time limit, spent only while waiting on the provider: applied to each
     await separately (never across a `yield`, so the consumer's time is not counted).
@@ -475,7 +473,7 @@ class _Budget:
         start = loop.time()
         # No copy of the caller's context: a cancelled timer stays in the loop's heap for a
         # while, and a copied context would keep the call's record and request alive with it.
-        timer = loop.call_at(start + left, self._expire, task, context=_NO_CONTEXT)
+        timer = loop.call_at(start + left, self._expire, task, context=contextvars.Context())
         try:
             return await awaitable
         except asyncio.CancelledError:
