@@ -76,3 +76,23 @@ async def test_fallback_of_cascades() -> None:
     assert out.cost_usd == pytest.approx(0.02)  # the failed calls were not billed
     names = [span.name for span in out.trace.walk()]  # type: ignore[union-attr]
     assert "first" in names and "second" in names and "stage 2: b2" in names
+
+
+def test_fallback_on_judges_a_nested_route_by_its_real_causes() -> None:
+    """A nested load-balance or fallback notes a NoRouteError for every target it skipped;
+    those must not make every nested failure match `fallback_on`."""
+    from llmswitch.errors import (
+        AllAttemptsFailedError,
+        NoRouteError,
+        RateLimitedError,
+        TimeoutError,
+    )
+    from llmswitch.strategies.fallback import matches
+
+    skipped = NoRouteError("no deployment available (circuits open or all tried)")
+    timed_out = AllAttemptsFailedError("lb failed", [TimeoutError("slow"), skipped])
+    limited = AllAttemptsFailedError("lb failed", [RateLimitedError("429"), skipped])
+    assert not matches(timed_out, (RateLimitedError,))
+    assert matches(limited, (RateLimitedError,))
+    assert matches(AllAttemptsFailedError("lb", [skipped]), (RateLimitedError,))  # never tried
+    assert matches(skipped, (RateLimitedError,))

@@ -153,7 +153,10 @@ def matches(error: BaseException, kinds: tuple[type[LLMSwitchError], ...]) -> bo
     its causes does. A target that could not be tried at all (`NoRouteError`: its circuits
     are open, no deployment is available) is always moved past."""
     if isinstance(error, AllAttemptsFailedError) and AllAttemptsFailedError not in kinds:
-        return any(matches(e, kinds) for e in error.errors)
+        # A nested route notes a NoRouteError for every target it skipped: those say nothing
+        # of why it failed, so only its real causes decide (none at all: nothing was tried).
+        real = [e for e in error.errors if not isinstance(e, NoRouteError)]
+        return any(matches(e, kinds) for e in real) if real else True
     return isinstance(error, (*kinds, NoRouteError))
 
 
