@@ -47,15 +47,18 @@ class CommitLedger(Ledger):
         `committed` that comes after the failure was known (a full queue, a closed ledger)."""
 
     # -- the request path -------------------------------------------------------------------
-    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
+    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> bool:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._waiters_lock:
             self._waiters[record.trace_id] = future
-        dropped, closed = self.dropped, self._closed
-        super()._record(record, extra)
-        if closed or self.dropped != dropped:
-            self._resolve([record.trace_id], LedgerNotWritten(
-                "the ledger is closed" if closed else "the ledger's queue is full"))
+        queued = False
+        try:
+            queued = super()._record(record, extra)
+        finally:  # not queued (or raised): its waiter hears it now, never hangs
+            if not queued:
+                self._resolve([record.trace_id], LedgerNotWritten(
+                    "the ledger is closed" if self._closed else "the ledger's queue is full"))
+        return queued
 
     async def committed(self, trace_id: str, timeout: float = 10.0) -> bool:
         """Wait (at most `timeout` s) until the call's rows are committed. True when they are

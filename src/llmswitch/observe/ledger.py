@@ -214,9 +214,10 @@ class Ledger:
         except Exception as exc:  # driver errors may quote a DSN: describe_failure scrubs
             raise ConfigError(describe_failure(self.url, exc)) from None
 
-    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> None:
+    def _record(self, record: CallRecord, extra: dict[str, Any] | None) -> bool:
+        """Queue a finished call's rows; whether they were queued (not: closed, queue full)."""
         if self._closed:
-            return
+            return False
         # A call whose attempts have all finished is queued as its rows (one tuple of plain
         # values: `_flat`), not its spans, request or answer, which a queue holding up to a
         # flush interval of calls would keep alive for the garbage collector to walk again
@@ -226,12 +227,15 @@ class Ledger:
         if self._thread is None:
             self._ensure_writer()
         attempts = record.all_attempts()
-        item: tuple[Any, ...] | _Ended
+        item: tuple[Any, ...] | _Ended | None = None
         if all(span.duration_ms for span in attempts):  # all finished: nothing will change
-            rows, trace = _rows_of(record, attempts, served_attempt(record), extra,
-                                   self.config.traces)
-            item = _flat(record.trace_id, rows, trace)
-        else:
+            try:
+                rows, trace = _rows_of(record, attempts, served_attempt(record), extra,
+                                       self.config.traces)
+                item = _flat(record.trace_id, rows, trace)
+            except Exception:  # odd attributes of a custom model: the writer counts it lost
+                item = None
+        if item is None:
             item = _Ended(record, attempts, extra)
         pending = self._queue
         if len(pending) < self.config.queue_size:
@@ -241,6 +245,7 @@ class Ledger:
             if ((len(pending) >= self.config.batch_size or not self._gathers)
                     and not self._wake.is_set()):
                 self._wake.set()
+            return True
         else:
             count = _count(item)
             self.dropped += count
@@ -248,6 +253,7 @@ class Ledger:
                 warnings.warn(f"the spend ledger's queue is full ({self.config.queue_size}); "
                               "rows are being dropped (is the database reachable?)",
                               LedgerFullWarning, stacklevel=3)
+            return False
 
     # -- the writer thread ----------------------------------------------------------------
     def _ensure_writer(self) -> None:
