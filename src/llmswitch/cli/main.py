@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import importlib.util
 import os
@@ -138,11 +139,14 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
     except OSError as exc:
-        # Writing the answer or a file failed (a full disk, a closed stdout): say what.
+        # The system refused something (a full disk, a closed stdout, a folder we may not
+        # write, a refused connection): say what, and name the output only when it was that.
         what = exc.strerror or type(exc).__name__
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        output = not where and exc.errno in (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EPIPE)
         with contextlib.suppress(Exception):
-            click.echo(f"error: could not write the output: {what}{where}", err=True)
+            click.echo(f"error: {'could not write the output: ' if output else ''}{what}{where}",
+                       err=True)
         sys.exit(1)
     except Exception as exc:  # pragma: no cover - last resort, never a traceback for users
         if os.environ.get("LLMSWITCH_DEBUG"):

@@ -88,8 +88,12 @@ def check_shared_state(app: Gateway, options: ServeOptions) -> None:
     store = getattr(app.auth, "store", None)
     limited = sorted(app.settings.limits)
     if store is not None:
-        limited += [f"key {k.name}" for k in store.list(include_revoked=False)
-                    if k.rpm or k.tpm or k.budget_usd is not None]
+        try:
+            keys = store.list(include_revoked=False)
+        except Exception as exc:  # an unreachable key database: say so, no traceback
+            raise ServeError(f"cannot read the gateway's keys: {exc}") from None
+        limited += [f"key {k.name}" for k in keys if k.status() == "active"
+                    and (k.rpm or k.tpm or k.budget_usd is not None)]
     if limited:
         raise ServeError(
             f"--workers {options.workers} without gateway.state: each worker would count its "
@@ -182,7 +186,7 @@ def serve(options: ServeOptions, announce: Any = None) -> None:
     check_exposure(app, options)
     try:
         check_shared_state(app, options)
-    except ServeError:
+    except BaseException:
         asyncio.run(app.aclose())
         raise
     sock = bind(options.host, options.port)
