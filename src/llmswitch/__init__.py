@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "ConnectionError": "llmswitch.errors",
     "ContentFilteredError": "llmswitch.errors",
     "ContextTooLongError": "llmswitch.errors",
+    "check_context": "llmswitch.capabilities",
     "cost_usd": "llmswitch.catalog",
     "new_trace_id": "llmswitch.calls",
     "ImagePart": "llmswitch.messages",
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
 
 if _typing.TYPE_CHECKING:
     from llmswitch.calls import CallRecord, new_trace_id
+    from llmswitch.capabilities import check_context
     from llmswitch.catalog import Catalog, ModelCard, cost_usd
     from llmswitch.config import Config, load_config
     from llmswitch.errors import (
@@ -149,6 +151,7 @@ __all__ = [
     "Usage",
     "UsageUpdate",
     "__version__",
+    "check_context",
     "collect",
     "cost_usd",
     "load_config",

@@ -118,8 +118,6 @@ PUBLIC_FRONTS = ("llmswitch", "llmswitch.errors", "llmswitch.config", "llmswitch
 """What the shells may import from the library: the top-level API and the `__all__` of these
 fronts (docs/architecture.md, "Public surfaces")."""
 SHELL_KNOWN: dict[tuple[str, str], str] = {
-    ("llmswitch.plans.check", "llmswitch.capabilities"):
-        "the context-window check a call would make; to become public",
     ("llmswitch.plans.execute", "llmswitch.structured"):
         "JSON extraction from an answer; to become public",
 }

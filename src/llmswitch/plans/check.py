@@ -16,9 +16,9 @@ from llmswitch import (
     ModelNotFoundError,
     Switch,
     Usage,
+    check_context,
     cost_usd,
 )
-from llmswitch.capabilities import check_context
 from llmswitch.plans.auto import AutoChoice, choose
 from llmswitch.plans.cards import cards_behind, missing, with_needs
 from llmswitch.plans.errors import PlanError
