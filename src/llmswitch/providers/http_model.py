@@ -263,12 +263,7 @@ class HttpModel(Model):
         usage = reply.usage
         cost = self._cost(usage)
         a = span.attributes
-        a["gen_ai.usage.input_tokens"] = usage.input_tokens  # as _usage_attributes, in order
-        a["gen_ai.usage.output_tokens"] = usage.output_tokens
-        a["gen_ai.usage.cached_input_tokens"] = usage.cached_input_tokens
-        a["gen_ai.usage.cache_write_tokens"] = usage.cache_write_tokens
-        a["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
-        a["llmswitch.cost_usd"] = cost
+        _set_usage(a, usage, cost)
         a["gen_ai.response.finish_reasons"] = [reply.finish_reason]
         if reply.response_model:
             a["gen_ai.response.model"] = reply.response_model
@@ -348,7 +343,7 @@ class HttpModel(Model):
             if usage is None:
                 usage = self._estimate(request, reported, delivered)
                 span.attributes["llmswitch.usage_estimated"] = True
-            span.attributes.update(_usage_attributes(usage, cost_usd(self.target.card, usage)))
+            _set_usage(span.attributes, usage, cost_usd(self.target.card, usage))
         finally:
             span.finish(started)
 
@@ -370,7 +365,7 @@ class HttpModel(Model):
             error.usage = usage
             error.cost_usd = cost_usd(self.target.card, usage)
         if error.usage is not None:
-            span.attributes.update(_usage_attributes(error.usage, error.cost_usd))
+            _set_usage(span.attributes, error.usage, error.cost_usd)
         if error.status is not None:
             span.attributes["http.response.status_code"] = error.status
         span.attributes["error.type"] = error.type
@@ -494,12 +489,11 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _usage_attributes(usage: Usage, cost: float | None) -> dict[str, Any]:
-    return {
-        "gen_ai.usage.input_tokens": usage.input_tokens,
-        "gen_ai.usage.output_tokens": usage.output_tokens,
-        "gen_ai.usage.cached_input_tokens": usage.cached_input_tokens,
-        "gen_ai.usage.cache_write_tokens": usage.cache_write_tokens,
-        "gen_ai.usage.reasoning_tokens": usage.reasoning_tokens,
-        "llmswitch.cost_usd": cost,
-    }
+def _set_usage(attributes: dict[str, Any], usage: Usage, cost: float | None) -> None:
+    """An attempt's usage and cost attributes, set in place (this runs on every call)."""
+    attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+    attributes["gen_ai.usage.cached_input_tokens"] = usage.cached_input_tokens
+    attributes["gen_ai.usage.cache_write_tokens"] = usage.cache_write_tokens
+    attributes["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
+    attributes["llmswitch.cost_usd"] = cost
